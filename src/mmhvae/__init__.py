@@ -1,0 +1,9 @@
+"""mmhvae: unified cross-modal medical image synthesis (MMHVAE, Dorent et al., TPAMI 2025).
+
+Importing the package has no side effects: no torch import, no file access, no logging set-up.
+The public API lives in the subpackages, which follow the path of a volume:
+``data`` -> ``model`` -> ``losses`` -> ``methods`` -> ``training`` -> ``synthesis`` ->
+``evaluation``; ``phantom`` makes synthetic datasets and ``cli`` wraps it all.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,244 @@
+"""Typed configuration: frozen dataclasses loaded from YAML, unknown keys rejected.
+
+A run is described by one :class:`Config` (data, model, train sections plus the method name).
+Named configs (``default``, ``tiny``, ...) are YAML files shipped in ``mmhvae/configs``; a user
+file may name one of them as ``base:`` and change some keys. Command-line overrides use dotted
+keys (``--set train.lr=1e-3``), parsed with YAML so ``1e-3``, ``true`` and ``[1, 2]`` work.
+The resolved config is saved beside the checkpoints, so every run is self-describing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from mmhvae.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training augmentation. Geometry is shared by a slice's modalities; intensity is not."""
+
+    enabled: bool = False
+    flip_prob: float = 0.5  # left-right flip (the brain is roughly symmetric)
+    rotate_deg: float = 10.0  # uniform in [-rotate_deg, rotate_deg]
+    scale: float = 0.1  # isotropic zoom in [1 - scale, 1 + scale]
+    gamma: float = 0.3  # log-uniform gamma in [exp(-gamma), exp(gamma)], per modality
+    bias_field: float = 0.3  # amplitude of a smooth multiplicative field, per modality
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How a dataset becomes training slices."""
+
+    modalities: tuple[str, ...] = ()  # empty: every modality found in the data, canonical order
+    layout: str = ""  # empty: detected
+    spacing: float = 0.0  # in-plane resampling to this spacing in mm before cropping; 0: native
+    min_brain_fraction: float = 0.05  # slices with less brain (of H*W) are not trained on
+    val_cases: int = 1  # cases held out for validation (by case, never by slice)
+    cache_dir: str = ""  # empty: RUN/cache
+    resample: bool = True  # resample cases whose volumes are on different grids
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture (DESIGN.md section 4). Scales go from the finest (full size) to the coarsest.
+
+    ``channels[i]`` is the width at scale i (side ``image_size / 2**i``); ``latent_channels[i]``
+    is the latent group at scale i (0 = no group there); the top group is a vector of
+    ``top_latent_dim`` read from the coarsest features by a linear layer.
+    """
+
+    spatial_dims: int = 2
+    image_size: int = 192
+    channels: tuple[int, ...] = (16, 32, 64, 128, 128, 128, 128)
+    latent_channels: tuple[int, ...] = (8, 16, 32, 64, 64, 64, 0)
+    top_latent_dim: int = 256
+    encoder_blocks: int = 1
+    decoder_blocks: int = 2
+    se_reduction: int = 4
+    disc_channels: int = 32
+    disc_layers: int = 3
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and schedules. Step counts are optimiser steps (one batch each)."""
+
+    steps: int = 20000
+    batch_size: int = 16  # global batch: split across DDP ranks
+    lr: float = 1e-3  # generator (Adamax, as the authors)
+    lr_disc: float = 2e-4  # discriminators (Adam)
+    optimizer: str = "adamax"
+    cosine: bool = True  # cosine decay to lr_min_factor * lr after warm-up
+    lr_warmup_steps: int = 200
+    lr_min_factor: float = 0.05
+    components: int = 3  # K subsets sampled per example and step
+    beta: float = 1.0  # KL weight after warm-up
+    kl_warmup_steps: int = 2000
+    gan: bool = True
+    gan_weight: float = 0.05
+    gan_start: int = 2000  # first step with the generator's adversarial term
+    disc_start: int = 1000  # first step the discriminators learn
+    grad_clip: float = 200.0
+    temperature: float = 0.7  # for validation samples and images
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True  # on CUDA only
+    seed: int = 0
+    num_workers: int = 2
+    log_every: int = 25
+    val_every: int = 500
+    image_every: int = 1000
+    checkpoint_every: int = 1000
+    val_slices: int = 32
+
+
+@dataclass(frozen=True)
+class Config:
+    method: str = "mmhvae"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+T = TypeVar("T")
+
+
+def named_configs() -> list[str]:
+    """Names of the configs shipped with the package (``default``, ``tiny``, ...)."""
+    files = resources.files("mmhvae") / "configs"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_config(name_or_path: str = "default", overrides: Sequence[str] = ()) -> Config:
+    """Resolve a named config or a YAML file, then apply ``key=value`` overrides."""
+    raw = _read_yaml_chain(name_or_path, seen=())
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=1e-3")
+        _set_dotted(raw, key.strip(), yaml.safe_load(value))
+    return from_dict(Config, raw)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Plain dict (tuples as lists), ready for YAML."""
+    return _plain(dataclasses.asdict(config))
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def from_dict(cls: type[T], raw: Mapping[str, Any] | None, where: str = "") -> T:
+    """Build dataclass ``cls`` from ``raw``; unknown keys and wrong types raise ConfigError."""
+    raw = dict(raw or {})
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        known = ", ".join(sorted(names))
+        raise ConfigError(f"unknown config key {where}{unknown[0]!r} (known: {known})")
+    values = {name: _coerce(hints[name], value, f"{where}{name}") for name, value in raw.items()}
+    return cls(**values)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config key {where!r}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where + ".")  # type: ignore[arg-type]
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {where!r}: expected a list, got {value!r}")
+        (item_type, _) = typing.get_args(tp)
+        return tuple(_coerce(item_type, v, where) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key {where!r}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"config key {where!r}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key {where!r}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if value is None:
+            return ""
+        return str(value)
+    return value
+
+
+def _read_yaml_chain(name_or_path: str, seen: tuple[str, ...]) -> dict[str, Any]:
+    if name_or_path in seen:
+        raise ConfigError(f"config {name_or_path!r}: 'base:' chain loops ({' -> '.join(seen)})")
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file {path}: not found")
+        text = path.read_text()
+    elif name_or_path in named_configs():
+        text = (resources.files("mmhvae") / "configs" / f"{name_or_path}.yaml").read_text()
+    else:
+        raise ConfigError(
+            f"config {name_or_path!r}: neither a YAML file nor a named config "
+            f"({', '.join(named_configs())})"
+        )
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {name_or_path}: invalid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {name_or_path}: expected a mapping at the top level")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    merged = _read_yaml_chain(str(base), seen + (name_or_path,))
+    _deep_update(merged, raw)
+    return merged
+
+
+def _deep_update(target: dict[str, Any], update: Mapping[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,30 @@
+"""The errors a user can cause. The CLI prints their message (no traceback) and exits with 2.
+
+Every message names the file (or option) and the problem, so the user can act on it.
+"""
+
+from __future__ import annotations
+
+
+class MMHVAEError(Exception):
+    """Base class of every error caused by input, configuration or the file system."""
+
+
+class DataError(MMHVAEError):
+    """A dataset, case or volume that cannot be used as it is (names the file and the problem)."""
+
+
+class ConfigError(MMHVAEError):
+    """An invalid configuration file, key or value."""
+
+
+class CheckpointError(MMHVAEError):
+    """A missing, unreadable or incompatible checkpoint."""
+
+
+class OutputExistsError(MMHVAEError):
+    """An output file or folder exists and ``--overwrite`` was not given."""
+
+
+class WeightsMissingError(MMHVAEError):
+    """Optional network weights (LPIPS) are not installed locally."""
