@@ -1,0 +1,349 @@
+"""Dataset layouts on disk -> :class:`CaseFiles` (one per subject).
+
+Read: BraTS 2021 folders (``BraTS2021_00000/BraTS2021_00000_t1ce.nii.gz``, and any folder
+whose files are ``{folder}_{modality}.nii[.gz]``, e.g. BraTS 2018), BraTS 2023+ folders
+(``BraTS-GLI-00000-000/BraTS-GLI-00000-000-t1c.nii.gz``), ReMIND derived
+(``Case001-cet1.nii.gz``, flat or in case folders), nnU-Net raw (``imagesTr/{case}_0000.nii.gz``
++ ``dataset.json``) and a CSV manifest (``case,modality,path,kind[,note]``).
+Discovery reads names only; voxels are read by :mod:`mmhvae.data.case`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from mmhvae.data.modalities import canonical_modality, is_modality, sort_modalities
+from mmhvae.data.nifti import is_nifti, strip_nifti_suffix
+from mmhvae.errors import DataError
+
+
+class Layout(str, Enum):
+    BRATS2021 = "brats2021"
+    BRATS2023 = "brats2023"
+    REMIND = "remind"
+    NNUNET = "nnunet"
+    CSV = "csv"
+
+
+SEG_TOKENS = frozenset({"seg", "label", "labels", "tumor", "tumour", "segmentation"})
+MASK_TOKENS = frozenset({"mask", "brainmask", "brain_mask", "brain-mask"})
+
+# How each layout spells a canonical modality in a file name (canonical when absent).
+_TOKENS: dict[Layout, dict[str, str]] = {
+    Layout.BRATS2021: {},
+    Layout.BRATS2023: {"t1": "t1n", "t1ce": "t1c", "t2": "t2w", "flair": "t2f"},
+    Layout.REMIND: {"t1ce": "cet1"},
+}
+_FOLDER_LAYOUTS = (Layout.BRATS2021, Layout.BRATS2023, Layout.REMIND)
+_BRATS2023_FOLDER = re.compile(r"^brats-[a-z]+-", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CaseFiles:
+    """The files of one case: canonical modality -> path, optional seg and brain mask."""
+
+    case_id: str
+    images: dict[str, Path]
+    seg: Path | None
+    mask: Path | None
+    layout: Layout
+    folder: Path | None = None  # the case's own folder (folder layouts), else None
+    channels: dict[str, int] = field(default_factory=dict)  # nnU-Net: modality -> index
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return sort_modalities(self.images)
+
+    @property
+    def output_subdir(self) -> str:
+        """Sub-folder for this case's outputs: the case folder's name, or "" (flat layouts)."""
+        if self.layout in _FOLDER_LAYOUTS and self.folder is not None:
+            return self.folder.name
+        return ""
+
+    def output_name(self, modality: str, suffix: str = "_synth") -> str:
+        """File name for a new volume of ``modality`` in this case's own naming scheme."""
+        modality = canonical_modality(modality)
+        if self.layout is Layout.BRATS2021:
+            return f"{self.case_id}_{modality}{suffix}.nii.gz"
+        if self.layout in (Layout.BRATS2023, Layout.REMIND):
+            token = _TOKENS[self.layout].get(modality, modality)
+            return f"{self.case_id}-{token}{suffix}.nii.gz"
+        if self.layout is Layout.NNUNET:
+            if modality not in self.channels:
+                known = ", ".join(f"{m}={i}" for m, i in self.channels.items())
+                raise DataError(
+                    f"case {self.case_id}: modality {modality!r} has no channel index in "
+                    f"dataset.json (channels: {known})"
+                )
+            return f"{self.case_id}_{self.channels[modality]:04d}{suffix}.nii.gz"
+        return f"{self.case_id}_{modality}{suffix}.nii.gz"
+
+
+def parse_layout(layout: Layout | str | None) -> Layout | None:
+    if layout is None or isinstance(layout, Layout):
+        return layout
+    text = str(layout).strip().lower().replace("-", "").replace("_", "")
+    if not text:
+        return None
+    for option in Layout:
+        if option.value == text:
+            return option
+    known = ", ".join(option.value for option in Layout)
+    raise DataError(f"unknown layout {layout!r} (known: {known})")
+
+
+def detect_layout(path: str | Path) -> Layout:
+    """The layout of DATA (a dataset folder, one case folder or a CSV manifest)."""
+    path = Path(path)
+    _check_exists(path)
+    for layout in _DETECTION_ORDER:
+        if _DISCOVER[layout](path):
+            return layout
+    raise DataError(_nothing_found(path))
+
+
+def discover_cases(path: str | Path, layout: Layout | str | None = None) -> list[CaseFiles]:
+    """Every case under ``path``, sorted by case id; ``layout`` forces a layout."""
+    path = Path(path)
+    _check_exists(path)
+    forced = parse_layout(layout)
+    if forced is None:
+        forced = detect_layout(path)
+        cases = _DISCOVER[forced](path)
+    else:
+        cases = _DISCOVER[forced](path)
+        if not cases:
+            raise DataError(f"{path}: does not look like a {forced.value} dataset (no cases found)")
+    _check_unique(cases, path)
+    return sorted(cases, key=lambda c: c.case_id)
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"{path}: not found")
+
+
+def _nothing_found(path: Path) -> str:
+    tried = ", ".join(layout.value for layout in _DETECTION_ORDER)
+    return f"{path}: no cases found (tried layouts: {tried})"
+
+
+def _check_unique(cases: list[CaseFiles], path: Path) -> None:
+    seen: dict[str, CaseFiles] = {}
+    for case in cases:
+        if case.case_id in seen:
+            first = seen[case.case_id]
+            where = [str(c.folder or next(iter(c.images.values()), "")) for c in (first, case)]
+            raise DataError(f"{path}: duplicate case id {case.case_id!r} ({where[0]}, {where[1]})")
+        seen[case.case_id] = case
+
+
+class _CaseBuilder:
+    """Collects one case's files and refuses a modality (or seg / mask) given twice."""
+
+    def __init__(self, case_id: str) -> None:
+        self.case_id = case_id
+        self.images: dict[str, Path] = {}
+        self.seg: Path | None = None
+        self.mask: Path | None = None
+
+    def add(self, token: str, path: Path) -> None:
+        key = token.strip().lower()
+        if key in SEG_TOKENS or key in MASK_TOKENS:
+            kind = "seg" if key in SEG_TOKENS else "mask"
+            if getattr(self, kind) is not None:
+                raise DataError(f"case {self.case_id}: two {kind} files ({getattr(self, kind)}, {path})")
+            setattr(self, kind, path)
+            return
+        try:
+            modality = canonical_modality(token)
+        except DataError as error:
+            raise DataError(f"{path}: {error}") from None
+        if modality in self.images:
+            raise DataError(
+                f"case {self.case_id}: modality {modality!r} given twice "
+                f"({self.images[modality]}, {path})"
+            )
+        self.images[modality] = path
+
+    def build(self, layout: Layout, folder: Path | None = None, **extra: object) -> CaseFiles:
+        if not self.images:
+            where = folder or self.seg or self.mask or self.case_id
+            raise DataError(f"case {self.case_id} ({where}): no image modality found")
+        return CaseFiles(
+            self.case_id, dict(self.images), self.seg, self.mask, layout, folder, **extra  # type: ignore[arg-type]
+        )
+
+
+def _is_label_token(token: str) -> bool:
+    key = token.lower()
+    return key in SEG_TOKENS or key in MASK_TOKENS
+
+
+def _is_derived(token: str) -> bool:
+    """``t2_synth``: a known modality followed by a suffix (our own outputs): ignored."""
+    head = re.split(r"[_\-.]", token, maxsplit=1)[0]
+    return head != token and (is_modality(head) or _is_label_token(head))
+
+
+def _folder_case(folder: Path, layout: Layout) -> CaseFiles | None:
+    """A case folder whose NIfTI files are ``{folder}{sep}{token}``; None if it is not one."""
+    sep = "_" if layout is Layout.BRATS2021 else "-"
+    is_2023_name = bool(_BRATS2023_FOLDER.match(folder.name))
+    if layout is Layout.BRATS2023 and not is_2023_name:
+        return None
+    if layout is Layout.REMIND and is_2023_name:
+        return None
+    prefix = folder.name + sep
+    builder = _CaseBuilder(folder.name)
+    matched = False
+    for file in sorted(folder.iterdir()):
+        if not file.is_file() or not is_nifti(file.name):
+            continue
+        stem = strip_nifti_suffix(file.name)
+        if not stem.lower().startswith(prefix.lower()):
+            continue
+        token = stem[len(prefix) :]
+        if is_modality(token) or _is_label_token(token):
+            builder.add(token, file)
+            matched = True
+        elif _is_derived(token):
+            continue
+        else:
+            builder.add(token, file)  # raises: unknown modality, naming the file
+    return builder.build(layout, folder) if matched else None
+
+
+def _discover_folders(layout: Layout) -> Callable[[Path], list[CaseFiles]]:
+    def discover(path: Path) -> list[CaseFiles]:
+        if not path.is_dir():
+            return []
+        single = _folder_case(path, layout)
+        if single is not None:
+            return [single]
+        cases = []
+        for child in sorted(path.iterdir()):
+            if child.is_dir():
+                case = _folder_case(child, layout)
+                if case is not None:
+                    cases.append(case)
+        if layout is Layout.REMIND:
+            cases.extend(_remind_flat(path))
+        return cases
+
+    return discover
+
+
+_REMIND_FLAT = re.compile(r"^(?P<case>.+?)-(?P<token>[^-]+)$")
+
+
+def _remind_flat(path: Path) -> list[CaseFiles]:
+    """ReMIND files directly in ``path``: ``Case001-t2.nii.gz``, ``Case001-cet1.nii.gz``."""
+    builders: dict[str, _CaseBuilder] = {}
+    for file in sorted(path.iterdir()):
+        if not file.is_file() or not is_nifti(file.name):
+            continue
+        match = _REMIND_FLAT.match(strip_nifti_suffix(file.name))
+        if match is None or _BRATS2023_FOLDER.match(file.name):
+            continue
+        token = match["token"]
+        if not (is_modality(token) or _is_label_token(token)):
+            continue
+        case_id = match["case"]
+        builders.setdefault(case_id, _CaseBuilder(case_id)).add(token, file)
+    return [b.build(Layout.REMIND) for b in builders.values()]
+
+
+def _discover_nnunet(path: Path) -> list[CaseFiles]:
+    """nnU-Net raw: ``dataset.json`` channel names, ``imagesTr``/``imagesTs``, ``labelsTr``."""
+    if not path.is_dir() or not (path / "dataset.json").is_file():
+        return []
+    spec_path = path / "dataset.json"
+    try:
+        spec = json.loads(spec_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataError(f"{spec_path}: unreadable JSON ({error})") from None
+    names = spec.get("channel_names") or spec.get("modality")
+    if not isinstance(names, dict) or not names:
+        raise DataError(f"{spec_path}: no 'channel_names' (or legacy 'modality') mapping")
+    channels: dict[int, str] = {}
+    for index, name in names.items():
+        try:
+            channels[int(index)] = canonical_modality(str(name))
+        except ValueError:
+            raise DataError(f"{spec_path}: channel index {index!r} is not an integer") from None
+        except DataError as error:
+            raise DataError(f"{spec_path}: {error}") from None
+    by_modality = {m: i for i, m in sorted(channels.items())}
+    if len(by_modality) != len(channels):
+        raise DataError(f"{spec_path}: two channels have the same modality ({names})")
+    ending = str(spec.get("file_ending", ".nii.gz"))
+    pattern = re.compile(r"^(?P<case>.+)_(?P<index>\d{4})" + re.escape(ending) + "$")
+    cases: list[CaseFiles] = []
+    for images_dir, labels_dir in (("imagesTr", "labelsTr"), ("imagesTs", "labelsTs")):
+        folder = path / images_dir
+        if not folder.is_dir():
+            continue
+        builders: dict[str, _CaseBuilder] = {}
+        for file in sorted(folder.iterdir()):
+            match = pattern.match(file.name)
+            if match is None:
+                continue
+            index = int(match["index"])
+            if index not in channels:
+                raise DataError(f"{file}: channel {index:04d} is not in {spec_path}")
+            builder = builders.setdefault(match["case"], _CaseBuilder(match["case"]))
+            builder.add(channels[index], file)
+        for case_id, builder in builders.items():
+            label = path / labels_dir / f"{case_id}{ending}"
+            builder.seg = label if label.is_file() else None
+            cases.append(builder.build(Layout.NNUNET, channels=dict(by_modality)))
+    return cases
+
+
+def _discover_csv(path: Path) -> list[CaseFiles]:
+    """CSV manifest: ``case,modality,path,kind[,note]``; relative paths from its folder."""
+    if not (path.is_file() and path.suffix.lower() == ".csv"):
+        return []
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+            fields = {f.strip().lower() for f in (rows and rows[0].keys()) or []}
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: unreadable CSV ({error})") from None
+    missing = {"case", "modality", "path"} - fields
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    builders: dict[str, _CaseBuilder] = {}
+    for line, raw in enumerate(rows, start=2):
+        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+        case_id, modality, file = row["case"], row["modality"], row["path"]
+        if not case_id or not modality or not file:
+            raise DataError(f"{path}, line {line}: empty case, modality or path")
+        kind = row.get("kind", "").lower() or ("image" if is_modality(modality) else modality)
+        if kind not in ("image", "seg", "mask"):
+            raise DataError(f"{path}, line {line}: kind {kind!r} (expected image, seg or mask)")
+        resolved = Path(file) if Path(file).is_absolute() else path.parent / file
+        token = modality if kind == "image" else kind
+        try:
+            builders.setdefault(case_id, _CaseBuilder(case_id)).add(token, resolved)
+        except DataError as error:
+            raise DataError(f"{path}, line {line}: {error}") from None
+    return [b.build(Layout.CSV) for b in builders.values()]
+
+
+_DISCOVER: dict[Layout, Callable[[Path], list[CaseFiles]]] = {
+    Layout.CSV: _discover_csv,
+    Layout.NNUNET: _discover_nnunet,
+    Layout.BRATS2023: _discover_folders(Layout.BRATS2023),
+    Layout.BRATS2021: _discover_folders(Layout.BRATS2021),
+    Layout.REMIND: _discover_folders(Layout.REMIND),
+}
+_DETECTION_ORDER = (Layout.CSV, Layout.NNUNET, Layout.BRATS2023, Layout.BRATS2021, Layout.REMIND)
