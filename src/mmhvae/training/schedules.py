@@ -1,0 +1,57 @@
+"""Schedules of the training loop: pure functions of the step (0-based optimiser steps).
+
+They hold no state, so resuming at step s gives exactly the values an uninterrupted run has at
+step s: the step counter is the whole schedule state.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def kl_weight(step: int, warmup_steps: int, beta: float) -> float:
+    """KL weight: linear warm-up from 0 at step 0 to ``beta`` at ``warmup_steps``, then beta.
+
+    w(s) = beta * min(1, s / warmup_steps); no warm-up (``warmup_steps <= 0``) gives beta.
+    Starting at 0 lets the decoder learn to reconstruct before the posterior is pulled to the
+    prior (avoids posterior collapse of the coarse groups).
+    """
+    if warmup_steps <= 0:
+        return float(beta)
+    return float(beta) * min(1.0, max(step, 0) / warmup_steps)
+
+
+def gan_active(step: int, enabled: bool, gan_start: int) -> bool:
+    """Whether the generator gets its adversarial term at ``step`` (from ``gan_start`` on)."""
+    return enabled and step >= gan_start
+
+
+def disc_active(step: int, enabled: bool, disc_start: int) -> bool:
+    """Whether the discriminators learn at ``step`` (from ``disc_start`` on).
+
+    They usually start before the generator's adversarial term, so that term meets a critic
+    that already tells real from synthesised images.
+    """
+    return enabled and step >= disc_start
+
+
+def lr_factor(
+    step: int,
+    warmup_steps: int,
+    total_steps: int,
+    min_factor: float,
+    cosine: bool = True,
+) -> float:
+    """Multiplier of the base learning rate at ``step``.
+
+    Linear warm-up: f(s) = (s + 1) / W for s < W (never 0, so step 0 already learns).
+    Then, with ``cosine``, half a cosine from 1 down to ``min_factor`` at the last step:
+      t = (s - W) / max(1, T - 1 - W),  f = m + (1 - m) * (1 + cos(pi * min(t, 1))) / 2;
+    without it, f = 1.
+    """
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if not cosine:
+        return 1.0
+    t = min(1.0, (step - max(warmup_steps, 0)) / max(1, total_steps - 1 - max(warmup_steps, 0)))
+    return min_factor + (1.0 - min_factor) * 0.5 * (1.0 + math.cos(math.pi * t))

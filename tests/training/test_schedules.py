@@ -1,0 +1,54 @@
+"""Schedules against their closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mmhvae.training.schedules import disc_active, gan_active, kl_weight, lr_factor
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"), [(0, 0.0), (50, 0.25), (100, 0.5), (200, 0.5), (10_000, 0.5)]
+)
+def test_kl_weight_is_linear_then_beta(step: int, expected: float) -> None:
+    assert kl_weight(step, warmup_steps=100, beta=0.5) == pytest.approx(expected)
+
+
+def test_kl_weight_without_warmup_is_beta() -> None:
+    assert kl_weight(0, warmup_steps=0, beta=2.0) == 2.0
+
+
+def test_gan_and_disc_switch_on_at_their_start_step() -> None:
+    assert [gan_active(s, True, 3) for s in range(5)] == [False, False, False, True, True]
+    assert [disc_active(s, True, 1) for s in range(3)] == [False, True, True]
+    assert not gan_active(10**6, False, 0)
+    assert not disc_active(10**6, False, 0)
+
+
+def test_lr_warmup_is_linear_and_never_zero() -> None:
+    factors = [lr_factor(s, 4, 100, 0.1) for s in range(4)]
+    assert factors == pytest.approx([0.25, 0.5, 0.75, 1.0])
+
+
+def test_lr_cosine_goes_from_one_to_min_factor() -> None:
+    warmup, total, floor = 10, 111, 0.05
+    assert lr_factor(warmup, warmup, total, floor) == pytest.approx(1.0)
+    assert lr_factor(total - 1, warmup, total, floor) == pytest.approx(floor)
+    middle = warmup + (total - 1 - warmup) // 2
+    assert lr_factor(middle, warmup, total, floor) == pytest.approx(floor + (1 - floor) / 2)
+    quarter = warmup + (total - 1 - warmup) // 4
+    expected = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi / 4))
+    assert lr_factor(quarter, warmup, total, floor) == pytest.approx(expected)
+    # past the end (a resumed run with fewer steps) it stays at the floor
+    assert lr_factor(total + 50, warmup, total, floor) == pytest.approx(floor)
+
+
+def test_lr_cosine_is_monotone_after_warmup() -> None:
+    factors = [lr_factor(s, 5, 60, 0.0) for s in range(5, 60)]
+    assert all(a >= b for a, b in zip(factors, factors[1:], strict=False))
+
+
+def test_lr_without_cosine_is_constant_after_warmup() -> None:
+    assert {lr_factor(s, 2, 10, 0.1, cosine=False) for s in range(2, 20)} == {1.0}
