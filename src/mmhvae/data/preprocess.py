@@ -11,7 +11,7 @@ radiological view; :func:`to_original_grid` undoes every step.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nibabel as nib
 import numpy as np
@@ -57,6 +57,7 @@ class Prepared:
     mask: np.ndarray  # (S, H, W) bool
     seg: np.ndarray | None  # (S, H, W) int16
     grid: GridInfo
+    warnings: list[str] = field(default_factory=list)  # from loading (resampling, all-zero)
 
 
 def brain_mask(case: Case) -> np.ndarray:
@@ -151,6 +152,7 @@ def prepare_case(
         mask=mask_out,
         seg=seg,
         grid=grid,
+        warnings=list(case.warnings),
     )
 
 
@@ -167,16 +169,12 @@ def to_original_grid(grid: GridInfo, volume: np.ndarray, order: int = 1) -> np.n
     plane = _resize_inplane(plane, grid.native_inplane_shape, order)
     working = np.moveaxis(plane, 0, 2)  # (S, H, W) -> (P, L, S)
     inverse = orientations.ornt_transform(
-        orientations.axcodes2ornt(WORKING_AXCODES), _source_ornt(grid)
+        orientations.axcodes2ornt(WORKING_AXCODES), orientations.io_orientation(grid.affine)
     )
     out = orientations.apply_orientation(working, inverse)
     if tuple(out.shape) != tuple(grid.shape):
         raise DataError(f"to_original_grid: got shape {out.shape}, expected {grid.shape}")
     return np.ascontiguousarray(out)
-
-
-def _source_ornt(grid: GridInfo) -> np.ndarray:
-    return orientations.io_orientation(grid.affine)
 
 
 def _resampled_shape(

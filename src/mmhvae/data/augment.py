@@ -1,0 +1,67 @@
+"""Training augmentation of one slice: geometry shared by all modalities and the mask,
+intensity (gamma, bias field) drawn per modality. Deterministic for a given generator."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from mmhvae.config import AugmentConfig
+
+
+def _uniform(low: float, high: float, generator: torch.Generator, n: int = 1) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, generator=generator)
+
+
+def affine_theta(angle_rad: float, zoom: float, flip: bool) -> torch.Tensor:
+    """``(1, 2, 3)`` sampling matrix for ``affine_grid``: output coordinates -> input ones.
+
+    Rotation by ``angle`` and zoom ``s`` (s > 1 magnifies): ``R(angle) / s``; a flip mirrors
+    the W axis (patient left-right in the working orientation).
+    """
+    cos, sin = math.cos(angle_rad) / zoom, math.sin(angle_rad) / zoom
+    theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]])
+    if flip:
+        theta[:, 0] = -theta[:, 0]  # x_in = -x_out before rotation
+    return theta[None]
+
+
+def bias_field(
+    shape: tuple[int, int], amplitude: float, generator: torch.Generator, coarse: int = 4
+) -> torch.Tensor:
+    """``(H, W)`` smooth multiplicative field ``exp(a * u)``, ``u`` a bicubic upsampling of a
+    ``coarse`` x ``coarse`` grid of U(-1, 1) values."""
+    grid = 2 * torch.rand(1, 1, coarse, coarse, generator=generator) - 1
+    smooth = F.interpolate(grid, size=shape, mode="bicubic", align_corners=True)
+    return torch.exp(amplitude * smooth[0, 0])
+
+
+def augment_slice(
+    images: torch.Tensor,
+    present: torch.Tensor,
+    mask: torch.Tensor,
+    config: AugmentConfig,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``images (M, 1, H, W)`` in [-1, 1] (background -1), ``mask (1, H, W)`` bool ->
+    augmented ``(images, mask)``; absent modalities and the background stay -1."""
+    _, _, h, w = images.shape
+    x = (images.float() + 1) / 2  # (M, 1, H, W) in [0, 1]
+    for m in range(images.shape[0]):
+        gamma = math.exp(float(_uniform(-config.gamma, config.gamma, generator)))
+        field = bias_field((h, w), config.bias_field, generator)
+        x[m, 0] = (x[m, 0].clamp(0, 1) ** gamma * field).clamp(0, 1)
+    flip = bool(torch.rand(1, generator=generator) < config.flip_prob)
+    angle = math.radians(float(_uniform(-config.rotate_deg, config.rotate_deg, generator)))
+    zoom = float(_uniform(1 - config.scale, 1 + config.scale, generator))
+    theta = affine_theta(angle, zoom, flip)
+    grid = F.affine_grid(theta, [1, 1, h, w], align_corners=False)  # (1, H, W, 2)
+    # Modalities as channels of one image: one sampling for all of them.
+    warped = F.grid_sample(x.reshape(1, -1, h, w), grid, mode="bilinear", align_corners=False)
+    new_mask = F.grid_sample(mask.float()[None], grid, mode="nearest", align_corners=False)
+    new_mask = new_mask[0] > 0.5  # (1, H, W)
+    x = warped.reshape(images.shape) * new_mask  # (M, 1, H, W), background 0
+    out = torch.where(present.view(-1, 1, 1, 1), 2 * x - 1, torch.full_like(x, -1.0))
+    return out, new_mask
