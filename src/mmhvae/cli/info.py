@@ -1,15 +1,105 @@
-"""Placeholder until this subcommand lands (replaced by its implementation)."""
+"""``mmhvae info DATA``: cases x modalities, grid and spacing, and every problem found.
+
+Headers only by default (fast on large datasets); ``--check-voxels`` also reads the voxels
+to find all-zero, non-finite and truncated volumes.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from mmhvae.errors import MMHVAEError
+import numpy as np
+
+from mmhvae.data.case import choose_reference
+from mmhvae.data.grid import describe_grid, grid_mismatches, voxel_spacing
+from mmhvae.data.layouts import CaseFiles, Layout, discover_cases
+from mmhvae.data.modalities import sort_modalities
+from mmhvae.data.nifti import load_header, load_volume, spatial_shape
+from mmhvae.errors import DataError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs="*")
+    parser.add_argument("data", metavar="DATA", help="dataset folder, case folder or CSV manifest")
+    parser.add_argument(
+        "--layout", choices=[layout.value for layout in Layout], default=None,
+        help="force a layout instead of detecting it",
+    )
+    parser.add_argument(
+        "--no-resample", action="store_true",
+        help="report cases whose volumes are on different grids as unusable",
+    )
+    parser.add_argument(
+        "--check-voxels", action="store_true",
+        help="also read the voxels: all-zero, non-finite and truncated volumes",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise MMHVAEError("not implemented yet")
+    cases = discover_cases(args.data, args.layout)
+    modalities = sort_modalities(m for case in cases for m in case.images)
+    rows: list[list[str]] = []
+    problems: list[str] = []
+    for case in cases:
+        row, case_problems = _inspect(case, modalities, args.no_resample, args.check_voxels)
+        rows.append(row)
+        problems.extend(case_problems)
+    header = ["case", *modalities, "seg", "mask", "shape", "spacing (mm)"]
+    print(f"{args.data}: {len(cases)} cases, layout {cases[0].layout.value}")
+    print(_table([header, *rows]))
+    counts = ", ".join(f"{m} {sum(m in c.images for c in cases)}" for m in modalities)
+    print(f"\navailable: {counts} (of {len(cases)})")
+    if problems:
+        print(f"\n{len(problems)} problem(s):")
+        for problem in problems:
+            print(f"  {problem}")
+    else:
+        print("\nno problems found")
+    return 0
+
+
+def _inspect(
+    case: CaseFiles, modalities: tuple[str, ...], no_resample: bool, check_voxels: bool
+) -> tuple[list[str], list[str]]:
+    """One table row and the problems of ``case``; never raises for a bad file."""
+    problems: list[str] = []
+    grids: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
+    files = {**case.images, "seg": case.seg, "mask": case.mask}
+    for name, path in files.items():
+        if path is None:
+            continue
+        try:
+            image = load_header(path)
+            grids[name] = (spatial_shape(image, path), image.affine)
+            if check_voxels:
+                kind = name if name in ("seg", "mask") else "image"
+                volume = load_volume(path, kind)  # type: ignore[arg-type]
+                if name in case.images and not np.any(volume.data):
+                    problems.append(f"{case.case_id}: {path} is all zero ({name} treated as absent)")
+                    grids.pop(name)
+        except DataError as error:
+            problems.append(f"{case.case_id}: {error}")
+            grids.pop(name, None)
+    images = [m for m in case.images if m in grids]
+    marks = ["x" if m in grids else ("!" if m in case.images else "-") for m in modalities]
+    labels = ["x" if k in grids else ("!" if files[k] else "-") for k in ("seg", "mask")]
+    if not images:
+        problems.append(f"{case.case_id}: no usable image")
+        return [case.case_id, *marks, *labels, "?", "?"], problems
+    reference = choose_reference(sort_modalities(images))
+    shape, affine = grids[reference]
+    off = grid_mismatches(grids, reference)
+    if off:
+        detail = ", ".join(f"{n} {describe_grid(*grids[n])}" for n in off)
+        action = "refused (resampling off)" if no_resample else f"resampled onto the {reference} grid"
+        problems.append(
+            f"{case.case_id}: volumes on different grids ({reference} "
+            f"{describe_grid(shape, affine)} vs {detail}): {action}"
+        )
+    size = "x".join(str(s) for s in shape)
+    spacing = "x".join(f"{s:.2f}" for s in voxel_spacing(affine))
+    return [case.case_id, *marks, *labels, size, spacing], problems
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
