@@ -60,11 +60,14 @@ class ModelConfig:
 
     spatial_dims: int = 2
     image_size: int = 192
+    in_channels: int = 1  # channels of one modality's image (C)
     channels: tuple[int, ...] = (16, 32, 64, 128, 128, 128, 128)
     latent_channels: tuple[int, ...] = (8, 16, 32, 64, 64, 64, 0)
     top_latent_dim: int = 256
-    encoder_blocks: int = 1
-    decoder_blocks: int = 2
+    encoder_blocks: int = 1  # residual blocks per scale in each modality's encoder
+    topdown_cells: int = 3  # inverted-residual cells per scale in the shared top-down path
+    cell_expansion: int = 8  # width factor inside a top-down cell
+    decoder_blocks: int = 2  # residual blocks of each modality's full-resolution head
     se_reduction: int = 4
     disc_channels: int = 32
     disc_layers: int = 3

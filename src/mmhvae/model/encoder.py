@@ -1,0 +1,44 @@
+"""One encoder per modality: residual blocks with squeeze-excitation at every scale, stride-2
+convolutions between scales, and the skip features of every scale for the posterior experts.
+
+Scales i = 0 (full size, finest) .. S-1 (coarsest); ``channels[i]`` wide at side
+``image_size / 2**i``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from mmhvae.config import ModelConfig
+from mmhvae.model.layers import Downsample, ResidualBlock, conv
+
+
+class Encoder(nn.Module):
+    """x (B, C, H, W) -> skip features [(B, channels[i], H / 2**i, W / 2**i) for every scale i]."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        dims, channels = config.spatial_dims, config.channels
+        self.stem = conv(dims, config.in_channels, channels[0], 3)
+        self.stages = nn.ModuleList(
+            nn.Sequential(
+                *(
+                    ResidualBlock(dims, width, config.se_reduction)
+                    for _ in range(config.encoder_blocks)
+                )
+            )
+            for width in channels
+        )
+        self.downs = nn.ModuleList(
+            Downsample(dims, channels[i], channels[i + 1]) for i in range(len(channels) - 1)
+        )
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        skips = []
+        h = self.stem(x)
+        for i, stage in enumerate(self.stages):
+            if i > 0:
+                h = self.downs[i - 1](h)
+            h = stage(h)
+            skips.append(h)
+        return skips

@@ -1,0 +1,171 @@
+"""The shared top-down path: per latent group a prior p(z_l | z_>l), one posterior expert per
+input modality (one head shared by the modalities), their exact product, a sample and its KL.
+
+Shapes: M modalities, B examples, K components, N = K * B rows of the top-down batch (component
+k of example b is row k * B + b), c and lc the state and latent widths at a scale, ``...`` space.
+Skip features arrive once per modality, (M, B, c, ...), and serve all K components.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmhvae.config import ModelConfig
+from mmhvae.model.experts import product_of_experts
+from mmhvae.model.gaussian import Normal
+from mmhvae.model.layers import InvertedResidualCell, Upsample, conv
+
+
+def posterior(prior: Normal, experts: Normal, weight: Tensor) -> Normal:
+    """q proportional to prior * prod_m expert_m^weight_m (weight (M, N) in {0, 1}).
+
+    prior: (N, ...); experts: (M, N, ...). The prior is the always-present expert.
+    """
+    mu = torch.cat([prior.mu[None], experts.mu])  # (1 + M, N, ...)
+    log_var = 2.0 * torch.cat([prior.log_sigma[None], experts.log_sigma])  # (1 + M, N, ...)
+    ones = torch.ones_like(weight[:1])  # (1, N)
+    mean, log_var_q = product_of_experts(mu, log_var, torch.cat([ones, weight]))
+    return Normal(mean, 0.5 * log_var_q)
+
+
+class ExpertHead(nn.Module):
+    """Posterior expert of modality m from the state h and m's skip features s_m:
+
+    params = conv1(silu(conv3_s(s_m) + conv3_h(h)))  -> (mu, log sigma) of 2 * lc channels.
+
+    This is a 3x3 conv of concat(h, s_m) split in two, so the skip part runs once per modality
+    (B rows) and the state part once per component (N rows); only the 1x1 conv sees M * N rows.
+    """
+
+    def __init__(self, spatial_dims: int, channels: int, latent: int) -> None:
+        super().__init__()
+        self.from_skip = conv(spatial_dims, channels, channels, 3)
+        self.from_state = conv(spatial_dims, channels, channels, 3, bias=False)
+        self.out = conv(spatial_dims, channels, 2 * latent, 1)
+
+    def forward(self, h: Tensor, skips: Tensor) -> Normal:
+        m, b = skips.shape[:2]
+        n = h.shape[0]
+        k = n // b
+        space = h.shape[2:]
+        s = self.from_skip(skips.reshape(m * b, *skips.shape[2:]))  # (M*B, c, ...)
+        s = s.reshape(m, 1, b, *s.shape[1:])  # (M, 1, B, c, ...)
+        t = self.from_state(h).reshape(1, k, b, -1, *space)  # (1, K, B, c, ...)
+        joint = F.silu(s + t).reshape(m * n, -1, *space)  # (M*K*B, c, ...)
+        params = self.out(joint).reshape(m, n, -1, *space)  # (M, N, 2 lc, ...)
+        return Normal.from_head(params, dim=2)
+
+
+class LatentGroup(nn.Module):
+    """One group z_l at a scale: prior head, expert head, PoE, sample, KL, and h + W z."""
+
+    def __init__(self, spatial_dims: int, channels: int, latent: int) -> None:
+        super().__init__()
+        self.prior = nn.Sequential(nn.SiLU(), conv(spatial_dims, channels, 2 * latent, 1))
+        self.expert = ExpertHead(spatial_dims, channels, latent)
+        self.project = conv(spatial_dims, latent, channels, 1)
+
+    def forward(
+        self,
+        h: Tensor,
+        skips: Tensor,
+        weight: Tensor,
+        temperature: float,
+        generator: torch.Generator | None,
+    ) -> tuple[Tensor, Tensor]:
+        """h (N, c, ...), skips (M, B, c, ...), weight (M, N) -> (new h, KL (N,))."""
+        prior = Normal.from_head(self.prior(h))  # (N, lc, ...)
+        q = posterior(prior, self.expert(h, skips), weight)
+        z = q.rsample(temperature, generator)
+        kl = q.kl(prior).flatten(1).sum(dim=1)  # (N,)
+        return h + self.project(z.to(h.dtype)), kl
+
+
+class TopGroup(nn.Module):
+    """The global group: a ``top_latent_dim`` vector with prior N(0, I); its experts read the
+    flattened coarsest skip features (linear), and a linear map makes the first state."""
+
+    def __init__(self, spatial_dims: int, channels: int, side: int, latent: int) -> None:
+        super().__init__()
+        self.shape = (channels,) + (side,) * spatial_dims
+        flat = math.prod(self.shape)
+        self.expert = nn.Linear(flat, 2 * latent)
+        self.state = nn.Linear(latent, flat)
+
+    def forward(
+        self,
+        skips: Tensor,
+        weight: Tensor,
+        temperature: float,
+        generator: torch.Generator | None,
+    ) -> tuple[Tensor, Tensor]:
+        """skips (M, B, c, ...) coarsest, weight (M, N) -> (state (N, c, ...), KL (N,))."""
+        m, b = skips.shape[:2]
+        n = weight.shape[1]
+        params = self.expert(skips.reshape(m, b, -1))  # (M, B, 2 latent)
+        params = params.repeat(1, n // b, 1)  # (M, N, 2 latent): row k * B + b <- example b
+        experts = Normal.from_head(params, dim=2)
+        prior = Normal.standard(experts.mu[0])  # (N, latent)
+        q = posterior(prior, experts, weight)
+        z = q.rsample(temperature, generator)
+        kl = q.kl(prior).sum(dim=1)  # (N,)
+        h = self.state(z.to(self.state.weight.dtype))
+        return h.reshape(n, *self.shape), kl  # (N, c, side, side[, side])
+
+
+class TopDown(nn.Module):
+    """From the top vector down to the full-resolution state, one latent group per scale with
+    ``latent_channels[i] > 0``. Levels are ordered as sampled: top first, finest last."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        dims, channels = config.spatial_dims, config.channels
+        scales = len(channels)
+        side = config.image_size // 2 ** (scales - 1)
+        self.top = TopGroup(dims, channels[-1], side, config.top_latent_dim)
+        self.ups = nn.ModuleList(
+            Upsample(dims, channels[i + 1], channels[i]) for i in range(scales - 1)
+        )
+        self.cells = nn.ModuleList(
+            nn.Sequential(
+                *(
+                    InvertedResidualCell(dims, width, config.cell_expansion, config.se_reduction)
+                    for _ in range(config.topdown_cells)
+                )
+            )
+            for width in channels
+        )
+        self.groups = nn.ModuleDict(
+            {
+                str(i): LatentGroup(dims, channels[i], latent)
+                for i, latent in enumerate(config.latent_channels)
+                if latent > 0
+            }
+        )
+
+    @property
+    def levels(self) -> int:
+        return 1 + len(self.groups)
+
+    def forward(
+        self,
+        skips: list[Tensor],
+        weight: Tensor,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """skips[i] (M, B, c_i, ...), weight (M, N) -> (state (N, c_0, ...), KL (N, L))."""
+        h, kl_top = self.top(skips[-1], weight, temperature, generator)
+        kls = [kl_top]
+        for i in reversed(range(len(self.cells))):
+            if i < len(self.ups):
+                h = self.ups[i](h)
+            h = self.cells[i](h)
+            if str(i) in self.groups:
+                h, kl = self.groups[str(i)](h, skips[i], weight, temperature, generator)
+                kls.append(kl)
+        return h, torch.stack(kls, dim=1)  # (N, c_0, ...), (N, L)
