@@ -314,8 +314,9 @@ def _discover_csv(path: Path) -> list[CaseFiles]:
         return []
     try:
         with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-            fields = {f.strip().lower() for f in (rows and rows[0].keys()) or []}
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            fields = {f.strip().lower() for f in reader.fieldnames or []}
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"{path}: unreadable CSV ({error})") from None
     missing = {"case", "modality", "path"} - fields
