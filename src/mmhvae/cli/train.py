@@ -1,15 +1,91 @@
-"""Placeholder until this subcommand lands (replaced by its implementation)."""
+"""``mmhvae train --data DATA --out RUN``: train a method; argument parsing only (training/)."""
 
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
 
-from mmhvae.errors import MMHVAEError
+from mmhvae.config import load_config, named_configs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs="*")
+    from mmhvae.methods import METHODS
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        f"methods: {', '.join(sorted(METHODS))}\n"
+        f"named configs: {', '.join(named_configs())}\n\n"
+        "multi-GPU / multi-node: torchrun --nproc-per-node=N -m mmhvae train ...\n"
+        "(DDP; train.batch_size is the GLOBAL batch, split evenly across the N processes;\n"
+        "the learning rate is not rescaled with N)"
+    )
+    parser.add_argument("--data", required=True, help="dataset folder or CSV manifest")
+    parser.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="named config or YAML file (default: 'default'; with --resume: RUN/config.yaml)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.lr=1e-3 (repeatable)",
+    )
+    parser.add_argument(
+        "--method",
+        default=None,
+        help=f"method to train (sugar for --set method=NAME): {', '.join(sorted(METHODS))}",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue RUN's last checkpoint")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start again in a RUN that holds a run"
+    )
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise MMHVAEError("not implemented yet")
+    from mmhvae.training.trainer import fit
+
+    run_dir = Path(args.out)
+    base = args.config
+    if base is None:
+        saved = run_dir / "config.yaml"
+        base = str(saved) if args.resume and saved.is_file() else "default"
+    overrides = list(args.overrides)
+    if args.method:
+        overrides.append(f"method={args.method}")
+    config = load_config(base, overrides)
+    result = fit(
+        config,
+        args.data,
+        run_dir,
+        resume=args.resume,
+        device=args.device,
+        overwrite=args.overwrite,
+    )
+    if result.checkpoint.is_file():  # only the main rank writes, and reports
+        print(
+            f"run folder: {result.run_dir} ({result.steps} steps, checkpoint {result.checkpoint})"
+        )
+        print(_validation_table(result.validation))
+    return 0
+
+
+def _validation_table(values: dict[str, float]) -> str:
+    """Final validation numbers, one line per modality: L1 and PSNR per scenario."""
+    if not values:
+        return "validation: none"
+    lines = [f"validation loss (mean L1 in [0, 1] units): {values.get('loss', math.nan):.4f}"]
+    modalities = sorted({key.split("/", 1)[1] for key in values if "/" in key})
+    for m in modalities:
+        cells = []
+        for scenario, label in (("loo", "from the others"), ("all", "from all")):
+            if f"l1_{scenario}/{m}" in values:
+                l1, psnr = values[f"l1_{scenario}/{m}"], values[f"psnr_{scenario}/{m}"]
+                cells.append(f"{label}: L1 {l1:.4f} PSNR {psnr:.2f} dB")
+        lines.append(f"  {m}: " + "; ".join(cells))
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""What a run writes besides checkpoints: CSV tables, TensorBoard events and PNG grids.
+
+``losses.csv`` (one row per logging interval) and ``validation.csv`` (one row per
+validation) start with ``step`` (optimiser steps done) and ``time`` (seconds of training);
+the columns are fixed by the first row. On resume, rows after the checkpoint's step are
+dropped (they are trained again) and TensorBoard purges its events after that step.
+Only the main rank makes a RunLog that writes (``enabled``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from PIL import Image
+
+from mmhvae.config import Config, config_to_dict
+
+LOSSES_CSV = "losses.csv"
+VALIDATION_CSV = "validation.csv"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_config(config: Config, path: Path) -> None:
+    """The resolved config as YAML, atomically."""
+    write_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False).encode())
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+class RunLog:
+    """Appends rows to the run's CSV tables and TensorBoard; no-op when not ``enabled``."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None, enabled: bool = True) -> None:
+        self.run_dir = run_dir
+        self.enabled = enabled
+        self._writer: Any = None
+        if not enabled:
+            return
+        if resume_step is not None:
+            for name in (LOSSES_CSV, VALIDATION_CSV):
+                self._truncate(run_dir / name, resume_step)
+        from torch.utils.tensorboard import SummaryWriter  # heavy import: only on the main rank
+
+        self._writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
+
+    def losses(self, step: int, time: float, values: dict[str, float]) -> None:
+        self._row(LOSSES_CSV, step, time, values, "train")
+
+    def validation(self, step: int, time: float, values: dict[str, float]) -> None:
+        self._row(VALIDATION_CSV, step, time, values, "val")
+
+    def image(self, step: int, image: Image.Image) -> Path | None:
+        if not self.enabled:
+            return None
+        path = self.run_dir / "images" / f"step_{step:06d}.png"
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        write_atomic(path, buffer.getvalue())
+        return path
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _row(self, name: str, step: int, time: float, values: dict[str, float], tag: str) -> None:
+        if not self.enabled:
+            return
+        for key, value in values.items():
+            self._writer.add_scalar(f"{tag}/{key}", value, step)
+        self._writer.flush()
+        path = self.run_dir / name
+        row = {"step": step, "time": round(time, 3), **values}
+        new = not path.is_file() or path.stat().st_size == 0
+        with path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row), extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    @staticmethod
+    def _truncate(path: Path, step: int) -> None:
+        if not path.is_file():
+            return
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            fields = list(reader.fieldnames or [])
+            rows = [row for row in reader if int(row["step"]) <= step]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(path, buffer.getvalue().encode())
