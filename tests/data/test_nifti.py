@@ -27,6 +27,7 @@ def test_round_trip_keeps_data_affine_and_header(tmp_path, suffix):
     assert volume.header["descrip"].tobytes().rstrip(b"\0") == b"mmhvae test"
     assert volume.header.get_xyzt_units() == ("mm", "sec")
     assert int(volume.header["sform_code"]) == 2
+    assert int(volume.header["qform_code"]) == 1
     assert volume.header.get_data_dtype() == np.float32
     # int16 input with a slope: values come back as stored floats, with the slope reset
     header.set_data_dtype(np.int16)

@@ -122,7 +122,13 @@ def save_volume(
     if data.ndim != 3:
         raise DataError(f"{path}: expected 3D data to save, got shape {data.shape}")
     header = header.copy() if header is not None else nib.Nifti1Header()
+    codes = int(header["qform_code"]), int(header["sform_code"])
     image = nib.Nifti1Image(np.asarray(data, dtype=dtype), np.asarray(affine), header)
+    # nibabel resets the codes when given an affine: keep the input's (scanner, aligned, ...)
+    if codes[0] > 0:
+        image.set_qform(affine, code=codes[0])
+    if codes[1] > 0:
+        image.set_sform(affine, code=codes[1])
     image.set_data_dtype(dtype)
     image.header.set_slope_inter(1.0, 0.0)
     path.parent.mkdir(parents=True, exist_ok=True)
