@@ -34,7 +34,9 @@ def test_one_grid_loads_as_is(tmp_path):
 
 def test_all_zero_volume_is_absent_with_warning(tmp_path):
     affine = oblique_affine()
-    files = _case(tmp_path, {"t1": (brain_volume(), affine), "flair": (np.zeros((12, 10, 8)), affine)})
+    files = _case(
+        tmp_path, {"t1": (brain_volume(), affine), "flair": (np.zeros((12, 10, 8)), affine)}
+    )
     case = load_case(files)
     assert set(case.images) == {"t1"}
     assert case.present(["t1", "flair"]).tolist() == [True, False]
@@ -50,7 +52,11 @@ def test_mismatched_grids_resampled_or_refused(tmp_path):
     shifted[:3, 3] += affine[:3, :3] @ np.array([1.0, 0.0, 0.0])  # one voxel along i
     t1ce = brain_volume(seed=3)
     t2 = brain_volume(seed=4)
-    files = _case(tmp_path, {"t1ce": (t1ce, affine), "t2": (t2, shifted)}, mask=((t1ce > 0).astype(np.uint8), shifted))
+    files = _case(
+        tmp_path,
+        {"t1ce": (t1ce, affine), "t2": (t2, shifted)},
+        mask=((t1ce > 0).astype(np.uint8), shifted),
+    )
     with pytest.raises(DataError, match=r"different grids .*c_t2.nii.gz.*resampling is off"):
         load_case(files, resample=False)
     case = load_case(files)
@@ -74,7 +80,9 @@ def test_grid_tolerance_and_resampling_reference():
     assert not same_grid((2, 3, 4), affine, (2, 3, 4), near)
     assert not same_grid((2, 3, 4), affine, (2, 4, 3), affine)
     data = brain_volume()
-    np.testing.assert_allclose(resample_to_grid(data, affine, data.shape, affine, 1), data, atol=1e-6)
+    np.testing.assert_allclose(
+        resample_to_grid(data, affine, data.shape, affine, 1), data, atol=1e-6
+    )
     assert choose_reference(["t2", "flair"]) == "t2"
     assert choose_reference(["us", "t1"]) == "t1"
     with pytest.raises(DataError, match="not present"):

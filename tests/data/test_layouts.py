@@ -16,7 +16,9 @@ def _write(folder, names):
 
 def test_brats2021_dataset_and_single_case(tmp_path):
     for case in ("BraTS2021_00000", "BraTS2021_00002"):
-        _write(tmp_path / case, [f"{case}_{m}.nii.gz" for m in ("t1", "t1ce", "t2", "flair", "seg")])
+        _write(
+            tmp_path / case, [f"{case}_{m}.nii.gz" for m in ("t1", "t1ce", "t2", "flair", "seg")]
+        )
     # our own outputs beside the inputs are not taken for inputs
     _write(tmp_path / "BraTS2021_00000", ["BraTS2021_00000_t2_synth.nii.gz"])
     cases = discover_cases(tmp_path)
@@ -33,7 +35,9 @@ def test_brats2021_dataset_and_single_case(tmp_path):
 
 
 def test_brats2018_folders_and_missing_modalities(tmp_path):
-    _write(tmp_path / "Brats18_2013_20_1", ["Brats18_2013_20_1_flair.nii", "Brats18_2013_20_1_t1.nii"])
+    _write(
+        tmp_path / "Brats18_2013_20_1", ["Brats18_2013_20_1_flair.nii", "Brats18_2013_20_1_t1.nii"]
+    )
     (case,) = discover_cases(tmp_path, layout="brats2021")
     assert case.modalities == ("t1", "flair")
     assert case.seg is None and case.mask is None

@@ -12,9 +12,20 @@ from mmhvae.errors import DataError
 @pytest.mark.parametrize(
     ("alias", "canonical"),
     [
-        ("t1ce", "t1ce"), ("T1CE", "t1ce"), ("t1c", "t1ce"), ("t1gd", "t1ce"), ("cet1", "t1ce"),
-        ("t1n", "t1"), ("T1", "t1"), ("t2w", "t2"), ("t2f", "flair"), ("FLAIR", "flair"),
-        ("fla", "flair"), ("t2flair", "flair"), ("US", "us"), ("pd", "pd"),
+        ("t1ce", "t1ce"),
+        ("T1CE", "t1ce"),
+        ("t1c", "t1ce"),
+        ("t1gd", "t1ce"),
+        ("cet1", "t1ce"),
+        ("t1n", "t1"),
+        ("T1", "t1"),
+        ("t2w", "t2"),
+        ("t2f", "flair"),
+        ("FLAIR", "flair"),
+        ("fla", "flair"),
+        ("t2flair", "flair"),
+        ("US", "us"),
+        ("pd", "pd"),
     ],
 )
 def test_aliases_map_to_canonical_names(alias, canonical):

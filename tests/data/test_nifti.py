@@ -54,9 +54,7 @@ def test_trailing_singleton_axis_is_squeezed(tmp_path):
     assert load_volume(path).data.shape == (4, 3, 2)
 
 
-@pytest.mark.parametrize(
-    ("shape", "message"), [((4, 3), "2D"), ((4, 3, 2, 2), "4D")]
-)
+@pytest.mark.parametrize(("shape", "message"), [((4, 3), "2D"), ((4, 3, 2, 2), "4D")])
 def test_wrong_dimensions(tmp_path, shape, message):
     path = write_nifti(tmp_path / "a.nii.gz", np.ones(shape, np.float32))
     with pytest.raises(DataError, match=f"a.nii.gz.*{message}"):
@@ -76,7 +74,9 @@ def test_unreadable_files(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_volume(tmp_path / "missing.nii.gz")
     with pytest.raises(DataError, match="not a NIfTI"):
-        load_volume(write_nifti(tmp_path / "a.nii.gz", np.ones((2, 2, 2))).rename(tmp_path / "a.img"))
+        load_volume(
+            write_nifti(tmp_path / "a.nii.gz", np.ones((2, 2, 2))).rename(tmp_path / "a.img")
+        )
     garbage = tmp_path / "garbage.nii.gz"
     garbage.write_bytes(b"this is not gzip")
     with pytest.raises(DataError, match="garbage.nii.gz"):

@@ -132,8 +132,10 @@ def test_real_case_round_trip(tcga_case, tmp_path):
     np.testing.assert_array_equal(to_original_grid(prepared.grid, prepared.seg, 0), tcga_case.seg)
     # saved with the grid's affine and header, it matches the input file's geometry
     out = save_volume(
-        tmp_path / "t2.nii", to_original_grid(prepared.grid, prepared.images[2]),
-        prepared.grid.affine, prepared.grid.header,
+        tmp_path / "t2.nii",
+        to_original_grid(prepared.grid, prepared.images[2]),
+        prepared.grid.affine,
+        prepared.grid.header,
     )
     saved = load_volume(out)
     original = nib.load(tcga_case.files.images[tcga_case.reference])  # the header kept

@@ -21,7 +21,9 @@ def oblique_affine(angle_deg: float = 12.0, zooms=(1.2, 0.9, 2.5), origin=(-30.0
 
 def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(nib.Nifti1Image(np.asarray(data), oblique_affine() if affine is None else affine), path)
+    nib.save(
+        nib.Nifti1Image(np.asarray(data), oblique_affine() if affine is None else affine), path
+    )
     return path
 
 

@@ -21,15 +21,19 @@ from mmhvae.errors import DataError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", metavar="DATA", help="dataset folder, case folder or CSV manifest")
     parser.add_argument(
-        "--layout", choices=[layout.value for layout in Layout], default=None,
+        "--layout",
+        choices=[layout.value for layout in Layout],
+        default=None,
         help="force a layout instead of detecting it",
     )
     parser.add_argument(
-        "--no-resample", action="store_true",
+        "--no-resample",
+        action="store_true",
         help="report cases whose volumes are on different grids as unusable",
     )
     parser.add_argument(
-        "--check-voxels", action="store_true",
+        "--check-voxels",
+        action="store_true",
         help="also read the voxels: all-zero, non-finite and truncated volumes",
     )
 
@@ -74,7 +78,9 @@ def _inspect(
                 kind = name if name in ("seg", "mask") else "image"
                 volume = load_volume(path, kind)  # type: ignore[arg-type]
                 if name in case.images and not np.any(volume.data):
-                    problems.append(f"{case.case_id}: {path} is all zero ({name} treated as absent)")
+                    problems.append(
+                        f"{case.case_id}: {path} is all zero ({name} treated as absent)"
+                    )
                     grids.pop(name)
         except DataError as error:
             problems.append(f"{case.case_id}: {error}")
@@ -90,7 +96,9 @@ def _inspect(
     off = grid_mismatches(grids, reference)
     if off:
         detail = ", ".join(f"{n} {describe_grid(*grids[n])}" for n in off)
-        action = "refused (resampling off)" if no_resample else f"resampled onto the {reference} grid"
+        action = (
+            "refused (resampling off)" if no_resample else f"resampled onto the {reference} grid"
+        )
         problems.append(
             f"{case.case_id}: volumes on different grids ({reference} "
             f"{describe_grid(shape, affine)} vs {detail}): {action}"
@@ -102,4 +110,6 @@ def _inspect(
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )

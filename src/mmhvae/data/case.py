@@ -41,7 +41,9 @@ def choose_reference(present: Sequence[str], reference: str | None = None) -> st
     if reference is not None:
         reference = canonical_modality(reference)
         if reference not in present:
-            raise DataError(f"reference modality {reference!r} is not present ({', '.join(present)})")
+            raise DataError(
+                f"reference modality {reference!r} is not present ({', '.join(present)})"
+            )
         return reference
     for name in REFERENCE_PREFERENCE:
         if name in present:
@@ -61,7 +63,9 @@ def load_case(
     counts as absent. Volumes off the reference grid are resampled (linear for images,
     nearest for seg and mask) with a warning, or refused when ``resample`` is False.
     """
-    wanted = files.modalities if modalities is None else tuple(canonical_modality(m) for m in modalities)
+    wanted = (
+        files.modalities if modalities is None else tuple(canonical_modality(m) for m in modalities)
+    )
     warnings: list[str] = []
     volumes: dict[str, Volume] = {}
     for name in wanted:

@@ -83,7 +83,7 @@ class SliceDataset(Dataset):
 
 def collate_slices(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack items: tensors gain a batch axis, ``case_id`` becomes a list of str."""
-    return default_collate(batch)  # type: ignore[no-any-return]
+    return default_collate(batch)
 
 
 class CaseCache:
@@ -94,11 +94,15 @@ class CaseCache:
         self.folder = Path(folder)
 
     def key(
-        self, files: CaseFiles, modalities: Sequence[str], image_size: int, spacing: float,
+        self,
+        files: CaseFiles,
+        modalities: Sequence[str],
+        image_size: int,
+        spacing: float,
         resample: bool,
     ) -> str:
         paths = [*files.images.values(), files.seg, files.mask]
-        stats = []
+        stats: list[list[object] | None] = []
         for path in paths:
             if path is None:
                 stats.append(None)
@@ -177,7 +181,7 @@ class CaseCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         grid = prepared.grid
         # Images are zero outside the mask: only the brain voxels are stored, (M, N).
-        arrays = {
+        arrays: dict[str, Any] = {
             "brain": prepared.images[:, prepared.mask],
             "present": prepared.present,
             "mask": prepared.mask,

@@ -159,7 +159,9 @@ class _CaseBuilder:
         if key in SEG_TOKENS or key in MASK_TOKENS:
             kind = "seg" if key in SEG_TOKENS else "mask"
             if getattr(self, kind) is not None:
-                raise DataError(f"case {self.case_id}: two {kind} files ({getattr(self, kind)}, {path})")
+                raise DataError(
+                    f"case {self.case_id}: two {kind} files ({getattr(self, kind)}, {path})"
+                )
             setattr(self, kind, path)
             return
         try:
@@ -178,7 +180,13 @@ class _CaseBuilder:
             where = folder or self.seg or self.mask or self.case_id
             raise DataError(f"case {self.case_id} ({where}): no image modality found")
         return CaseFiles(
-            self.case_id, dict(self.images), self.seg, self.mask, layout, folder, **extra  # type: ignore[arg-type]
+            self.case_id,
+            dict(self.images),
+            self.seg,
+            self.mask,
+            layout,
+            folder,
+            **extra,  # type: ignore[arg-type]
         )
 
 

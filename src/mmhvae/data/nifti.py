@@ -79,7 +79,7 @@ def spatial_shape(image: nib.Nifti1Image, path: str | Path) -> tuple[int, int, i
         shape = shape[:-1]
     if len(shape) != 3:
         raise DataError(f"{path}: expected a 3D volume, got shape {shape} ({len(shape)}D)")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def load_volume(path: str | Path, kind: VolumeKind = "image") -> Volume:

@@ -164,7 +164,9 @@ def to_original_grid(grid: GridInfo, volume: np.ndarray, order: int = 1) -> np.n
     volume = np.asarray(volume)
     expected = (grid.image_size, grid.image_size)
     if volume.ndim != 3 or volume.shape[1:] != expected:
-        raise DataError(f"to_original_grid: expected (S, {expected[0]}, {expected[1]}), got {volume.shape}")
+        raise DataError(
+            f"to_original_grid: expected (S, {expected[0]}, {expected[1]}), got {volume.shape}"
+        )
     plane = uncrop(volume, grid.crop_start, grid.inplane_shape)
     plane = _resize_inplane(plane, grid.native_inplane_shape, order)
     working = np.moveaxis(plane, 0, 2)  # (S, H, W) -> (P, L, S)
@@ -201,8 +203,12 @@ def _resize_inplane(volume: np.ndarray, out_hw: tuple[int, int], order: int) -> 
     offset = 0.5 * scale - 0.5
     offset[0] = 0.0
     out = ndimage.affine_transform(
-        np.asarray(volume, np.float32), scale, offset=offset, output_shape=(s, *out_hw),
-        order=order, mode="nearest",
+        np.asarray(volume, np.float32),
+        scale,
+        offset=offset,
+        output_shape=(s, *out_hw),
+        order=order,
+        mode="nearest",
     )
     return np.asarray(out, np.float32)
 
@@ -216,7 +222,7 @@ def _crop_start(mask: np.ndarray, size: int) -> tuple[int, int]:
 
 
 def crop_or_pad(volume: np.ndarray, start: tuple[int, int], size: int) -> np.ndarray:
-    """``(S, H, W)`` -> ``(S, size, size)``: the window at ``start``, zero where it leaves the plane."""
+    """``(S, H, W)`` -> ``(S, size, size)``: the window at ``start``, 0 outside the plane."""
     out = np.zeros((volume.shape[0], size, size), dtype=volume.dtype)
     src, dst = _overlap(start, volume.shape[1:], size)
     out[:, dst[0], dst[1]] = volume[:, src[0], src[1]]

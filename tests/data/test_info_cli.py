@@ -1,0 +1,37 @@
+import numpy as np
+
+from mmhvae.cli.main import main
+
+from .volumes import brain_volume, write_nifti
+
+
+def test_info_on_real_manifest(shared_data, capsys):
+    assert main(["info", str(shared_data / "cases.csv")]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert rows["case"][1:5] == ["t1", "t1ce", "t2", "flair"]
+    assert rows["brats2013-pat0005"][1:5] == ["-", "x", "-", "x"]
+    assert rows["tcga-fg-6692"][1:5] == ["x", "x", "x", "x"]
+    assert rows["tcga-fg-6692"][-2:] == ["240x240x155", "1.00x1.00x1.00"]
+    assert "8 cases" in out
+    assert "tcga-fg-6692-native: volumes on different grids (t1ce 256x224x26" in out
+    assert "t2 224x256x26" in out and "resampled onto the t1ce grid" in out
+
+
+def test_info_reports_bad_files_without_aborting(tmp_path, capsys):
+    for case in ("Case001", "Case002"):
+        write_nifti(tmp_path / f"{case}-t2.nii.gz", brain_volume())
+    write_nifti(tmp_path / "Case001-us.nii.gz", np.zeros((12, 10, 8), np.float32))
+    (tmp_path / "Case002-flair.nii.gz").write_bytes(b"broken")
+    assert main(["info", str(tmp_path), "--check-voxels", "--no-resample"]) == 0
+    out = capsys.readouterr().out
+    assert "Case001-us.nii.gz is all zero" in out
+    assert "Case002: " in out and "Case002-flair.nii.gz: unreadable" in out
+    assert "2 problem(s)" in out
+
+
+def test_info_unusable_data_exits_2(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "nothing")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["info", str(tmp_path), "--layout", "nnunet"]) == 2
+    assert "does not look like a nnunet dataset" in capsys.readouterr().err
