@@ -73,7 +73,10 @@ def test_tissue_order_per_contrast(field: float) -> None:
 
 
 def test_mix_is_the_fraction_weighted_sum() -> None:
-    fractions = {"gm": np.full((2, 2, 2), 0.25, np.float32), "csf": np.full((2, 2, 2), 0.5, np.float32)}
+    fractions = {
+        "gm": np.full((2, 2, 2), 0.25, np.float32),
+        "csf": np.full((2, 2, 2), 0.5, np.float32),
+    }
     out = mix(fractions, {"gm": 4.0, "csf": 2.0})
     np.testing.assert_allclose(out, 2.0)
 

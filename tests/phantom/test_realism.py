@@ -19,9 +19,7 @@ MR = ("t1", "t1ce", "t2", "flair")
 def test_grey_white_ratios_match_real_data(
     complete_cases: list[PhantomCase], real_ratios: dict[str, float]
 ) -> None:
-    per_case = [
-        grey_white_ratios({m: c.images[m] for m in MR}, c.seg) for c in complete_cases
-    ]
+    per_case = [grey_white_ratios({m: c.images[m] for m in MR}, c.seg) for c in complete_cases]
     for modality in MR:
         phantom = float(np.mean([r[modality] for r in per_case]))
         assert phantom == pytest.approx(real_ratios[modality], rel=0.25), modality

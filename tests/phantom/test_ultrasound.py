@@ -22,8 +22,11 @@ SHAPE = (48, 64, 24)  # X (lateral), Y (beam), Z
 
 def _probe(depth_vox: float = 56.0) -> Probe:
     return Probe(
-        apex=np.array([24.0, -1.0, 12.0]), axis=np.array([0.0, 1.0, 0.0]),
-        depth_mm=depth_vox, lateral_deg=30.0, elevation_deg=30.0,
+        apex=np.array([24.0, -1.0, 12.0]),
+        axis=np.array([0.0, 1.0, 0.0]),
+        depth_mm=depth_vox,
+        lateral_deg=30.0,
+        elevation_deg=30.0,
     )
 
 
@@ -72,7 +75,9 @@ def test_ray_echo_closed_forms() -> None:
     n = 50
     flat = np.ones((n, 1))
     # no attenuation, no impedance jump: the echo is the echogenicity everywhere
-    np.testing.assert_allclose(ray_echo(0.3 * flat, 1.6 * flat, 0 * flat, 1.0, 5.0)[:, 0], 0.3, rtol=1e-6)
+    np.testing.assert_allclose(
+        ray_echo(0.3 * flat, 1.6 * flat, 0 * flat, 1.0, 5.0)[:, 0], 0.3, rtol=1e-6
+    )
     # uniform attenuation, no time-gain: round trip exp(-2 f alpha r ln10/20) before sample i
     echo = ray_echo(flat, 1.6 * flat, 0.5 * flat, 1.0, 5.0, tgc=0.0)[:, 0]
     depth_cm = np.arange(1, n + 1) * 0.1

@@ -3,7 +3,8 @@
 Rows are axial levels (through the tumour centre and above/below it), columns the modalities
 in canonical order and a last column with the segmentation outline (necrosis red, oedema
 green, enhancing yellow) on the first MR contrast. Each modality is windowed to its own
-0.5-99.5 percentiles of the non-zero voxels, as a radiologist's viewer would.
+0.5-99.5 percentiles of the non-zero voxels, as a radiologist's viewer would; ultrasound is
+log-compressed (B-mode display).
 Volumes are ``(X, Y, Z)`` on RAS voxel axes; a tile shows ``[:, :, z]`` with anterior up.
 """
 
@@ -59,6 +60,17 @@ def _window(volume: NDArray[np.generic]) -> NDArray[np.float32]:
     return np.clip((values - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
 
 
+def _b_mode(volume: NDArray[np.floating], dynamic_range_db: float = 40.0) -> NDArray[np.float32]:
+    """Log-compressed display of an ultrasound envelope, as a scanner shows it:
+    ``20 log10(e / e_max)`` mapped from ``[-dynamic_range_db, 0]`` dB to [0, 1]; 0 stays 0."""
+    values = np.asarray(volume, dtype=np.float32)
+    top = float(np.percentile(values[values > 0], 99.5)) if np.any(values > 0) else 1.0
+    db = 20.0 * np.log10(np.maximum(values, 1e-3) / top)
+    return np.where(values > 0, np.clip(1.0 + db / dynamic_range_db, 0.0, 1.0), 0.0).astype(
+        np.float32
+    )
+
+
 def _tile(slice_2d: NDArray[np.float32]) -> NDArray[np.float32]:
     return slice_2d.T[::-1]  # (Y, X) with anterior up
 
@@ -75,7 +87,7 @@ def phantom_montage(
     modalities = [m for m in CANONICAL_ORDER if m in arrays]
     if not modalities:
         raise DataError(f"{path}: nothing to draw (no modality volumes)")
-    windowed = {m: _window(arrays[m]) for m in modalities}
+    windowed = {m: _b_mode(arrays[m]) if m == "us" else _window(arrays[m]) for m in modalities}
     zs = axial_levels({**arrays, **({"seg": seg} if seg is not None else {})}, levels)
     mr = [m for m in modalities if m != "us"]
     base = windowed[mr[0] if mr else modalities[0]]
