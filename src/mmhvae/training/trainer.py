@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from mmhvae.config import Config, config_to_dict
+from mmhvae.config import Config, TrainConfig, config_to_dict
 from mmhvae.errors import CheckpointError, ConfigError, MMHVAEError, OutputExistsError
 from mmhvae.losses.gan import lsgan_discriminator, lsgan_generator
 from mmhvae.methods import build_method
@@ -50,6 +50,7 @@ from mmhvae.training.validation import validate
 OPTIMIZERS = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 RUN_OUTPUTS = ("checkpoints", "tensorboard", "images", "losses.csv", "validation.csv")
 IMAGE_SLICES = 2  # validation slices shown in each PNG grid
+VAL_BATCH = 32  # slices per synthesis call in validation (no gradients: cheap in memory)
 
 
 @dataclass
@@ -191,33 +192,35 @@ def _fit(
     clock = _Clock(float(extra["elapsed"]))
     first_val: dict[str, float] = {}
     if not state and info.is_main:
-        first_val = validate(nets.method, val_batch, t.temperature, t.seed, batch_size)
+        first_val = validate(nets.method, val_batch, t.temperature, t.seed, VAL_BATCH)
         log.validation(0, clock.now(), first_val)
     last_val, losses = dict(first_val), {}
+    final = max(start, t.steps)
     bar = tqdm(total=t.steps, initial=start, unit="step", disable=not info.is_main, desc="train")
     for step in range(start, t.steps):
         done = step + 1
         logging_due = done % t.log_every == 0 or done == t.steps
         lrs = _set_learning_rates(nets, config, step)
         logged = train_step(nets, next(batches), step, config, meter, info, logging_due)
+        last = done == t.steps or (logging_due and _out_of_time(clock, t, info))
         bar.update(1)
         if logged is not None:
             losses = logged | lrs | {"kl_weight": kl_weight(step, t.kl_warmup_steps, t.beta)}
             _stop_if_not_finite(losses, done, run_dir)
             log.losses(done, clock.now(), losses)
             bar.set_postfix({k: f"{losses[k]:.4g}" for k in ("loss", "recon", "kl") if k in losses})
-        if info.is_main and (done % t.val_every == 0 or done == t.steps):
-            last_val = validate(nets.method, val_batch, t.temperature, t.seed, batch_size)
+        if info.is_main and (done % t.val_every == 0 or last):
+            last_val = validate(nets.method, val_batch, t.temperature, t.seed, VAL_BATCH)
             log.validation(done, clock.now(), last_val)
             if last_val["loss"] < extra["best_val"]:
                 extra["best_val"] = last_val["loss"]
                 best = run_dir / "checkpoints" / "best.pt"
                 _save(best, config, dataset, nets, meter, done, extra, clock, info, gather=False)
-        if info.is_main and (done % t.image_every == 0 or done == t.steps):
+        if info.is_main and (done % t.image_every == 0 or last):
             names = val_batch["names"][:IMAGE_SLICES]
             rows = {k: v[:IMAGE_SLICES] for k, v in val_batch.items() if k != "names"}
             log.image(done, sample_grid(nets.method, rows, names, t.temperature, t.seed))
-        if done % t.checkpoint_every == 0 or done == t.steps:
+        if done % t.checkpoint_every == 0 or last:
             _save(
                 run_dir / "checkpoints" / "last.pt",
                 config,
@@ -229,12 +232,15 @@ def _fit(
                 clock,
                 info,
             )
+        if last:
+            final = done
+            break
     bar.close()
     log.close()
     best = run_dir / "checkpoints" / "best.pt"
     return TrainResult(
         run_dir=run_dir,
-        steps=max(start, t.steps),
+        steps=final,
         checkpoint=run_dir / "checkpoints" / "last.pt",
         best_checkpoint=best if best.is_file() else None,
         first_validation=first_val,
@@ -339,7 +345,8 @@ def _build_networks(config: Config, modalities: tuple[str, ...], info: ddp.DistI
             f"train.optimizer={t.optimizer!r}: choose one of {', '.join(sorted(OPTIMIZERS))}"
         )
     method = build_method(config, modalities).to(info.device)
-    discs = Discriminators(modalities, config.model).to(info.device) if t.gan else None
+    adversarial = t.gan and method.adversarial
+    discs = Discriminators(modalities, config.model).to(info.device) if adversarial else None
     if info.device.type == "cuda" and t.channels_last and config.model.spatial_dims == 2:
         method = method.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if discs is not None:
@@ -367,6 +374,15 @@ def _set_learning_rates(nets: Networks, config: Config, step: int) -> dict[str, 
         for group in nets.opt_d.param_groups:
             group["lr"] = t.lr_disc * factor
     return {"lr": t.lr * factor, "lr_disc": t.lr_disc * factor}
+
+
+def _out_of_time(clock: _Clock, t: TrainConfig, info: ddp.DistInfo) -> bool:
+    """True once ``train.time_budget_minutes`` of training time have passed (0: never); any
+    rank's clock stops every rank, so they leave the loop at the same step."""
+    if t.time_budget_minutes <= 0:
+        return False
+    late = torch.tensor([float(clock.now() >= 60.0 * t.time_budget_minutes)], device=info.device)
+    return bool(ddp.all_reduce_mean(late, info).item() > 0)
 
 
 def _stop_if_not_finite(losses: dict[str, float], done: int, run_dir: Path) -> None:
