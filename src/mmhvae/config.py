@@ -65,8 +65,10 @@ class ModelConfig:
     latent_channels: tuple[int, ...] = (8, 16, 32, 64, 64, 64, 0)
     top_latent_dim: int = 256
     encoder_blocks: int = 1  # residual blocks per scale in each modality's encoder
-    topdown_cells: int = 3  # inverted-residual cells per scale in the shared top-down path
-    cell_expansion: int = 8  # width factor inside a top-down cell
+    # inverted-residual cells of the shared top-down path at each scale (finest first): few at
+    # the costly fine scales, more at the coarse ones where they are cheap
+    topdown_cells: tuple[int, ...] = (0, 1, 1, 4, 4, 4, 4)
+    cell_expansion: int = 6  # width factor inside a top-down cell (NVAE's)
     decoder_blocks: int = 2  # residual blocks of each modality's full-resolution head
     se_reduction: int = 4
     disc_channels: int = 32
@@ -103,6 +105,9 @@ class TrainConfig:
     image_every: int = 1000
     checkpoint_every: int = 1000
     val_slices: int = 32
+    # minutes of training after which the run stops cleanly (checkpoint + final validation) at
+    # the next logging step, so methods can be compared at equal wall-clock cost; 0: no budget
+    time_budget_minutes: float = 0.0
 
 
 @dataclass(frozen=True)

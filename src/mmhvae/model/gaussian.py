@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-CLAMP = 5.0  # |mu| and |log sigma| stay below this: sigma in [e^-5, e^5] ~ [0.0067, 148]
+CLAMP = 5.0  # |mu| and |log sigma| stay within this: sigma in [e^-5, e^5] ~ [0.0067, 148]
 
 
 def soft_clamp(x: Tensor, bound: float = CLAMP) -> Tensor:
@@ -61,7 +61,7 @@ class Normal:
 
         KL = log(s2 / s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2.
         """
-        inv_s2 = torch.exp(-other.log_sigma)
-        ratio = self.sigma * inv_s2  # s1 / s2
-        delta = (self.mu - other.mu) * inv_s2  # (m1 - m2) / s2
-        return 0.5 * (ratio * ratio + delta * delta) - 0.5 - (self.log_sigma - other.log_sigma)
+        log_ratio = self.log_sigma - other.log_sigma  # log(s1 / s2): exactly 0 for KL(q, q)
+        ratio = torch.exp(log_ratio)
+        delta = (self.mu - other.mu) * torch.exp(-other.log_sigma)  # (m1 - m2) / s2
+        return 0.5 * (ratio * ratio + delta * delta) - 0.5 - log_ratio

@@ -43,6 +43,11 @@ def check_model_config(config: ModelConfig) -> None:
             f"model.latent_channels ({len(config.latent_channels)} values) must give one value "
             f"per scale of model.channels ({scales} values)"
         )
+    if len(config.topdown_cells) != scales:
+        raise ConfigError(
+            f"model.topdown_cells ({len(config.topdown_cells)} values) must give one value "
+            f"per scale of model.channels ({scales} values)"
+        )
     if config.image_size % 2 ** (scales - 1):
         raise ConfigError(
             f"model.image_size {config.image_size} must be divisible by 2**{scales - 1} "

@@ -134,10 +134,10 @@ class TopDown(nn.Module):
             nn.Sequential(
                 *(
                     InvertedResidualCell(dims, width, config.cell_expansion, config.se_reduction)
-                    for _ in range(config.topdown_cells)
+                    for _ in range(cells)
                 )
             )
-            for width in channels
+            for width, cells in zip(channels, config.topdown_cells, strict=True)
         )
         self.groups = nn.ModuleDict(
             {

@@ -1,0 +1,175 @@
+import dataclasses
+import time
+
+import pytest
+import torch
+
+from mmhvae.config import ModelConfig, load_config
+from mmhvae.errors import ConfigError
+from mmhvae.model.network import MMHVAE
+from mmhvae.model.subsets import all_subsets, sample_subsets, subset_mask
+
+MODALITIES = ("t1", "t1ce", "t2", "flair")
+SMALL = ModelConfig(
+    image_size=32,
+    channels=(4, 8, 8, 8),
+    latent_channels=(2, 4, 4, 0),
+    top_latent_dim=8,
+    topdown_cells=(1, 1, 1, 1),
+    cell_expansion=2,
+    decoder_blocks=1,
+)
+
+
+def _batch(config: ModelConfig, present: torch.Tensor, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    b, m = present.shape
+    space = (config.image_size,) * config.spatial_dims
+    images = torch.rand(b, m, 1, *space, generator=g) * 2 - 1
+    images = torch.where(present.reshape(b, m, *([1] * (config.spatial_dims + 1))), images, -1.0)
+    mask = torch.ones(b, 1, *space, dtype=torch.bool)
+    mask[..., :3] = False  # a background strip
+    return images, mask
+
+
+def _every_pattern(m: int) -> torch.Tensor:
+    return torch.stack([subset_mask(s, m) for s in all_subsets(m)])  # (2^M - 1, M)
+
+
+def test_shapes_and_range_for_every_missing_pattern() -> None:
+    torch.manual_seed(0)
+    net = MMHVAE(SMALL, MODALITIES)
+    present = _every_pattern(4)  # 15 patterns in one batch
+    images, mask = _batch(SMALL, present)
+    subsets = sample_subsets(present, 3, torch.Generator().manual_seed(0))
+    out = net(images, present, subsets, mask)
+    assert out.decoded.shape == (3, 15, 4, 1, 32, 32)
+    assert out.kl.shape == (net.levels,) == (3 + 1,)
+    assert out.kl_examples.shape == (3, 15, net.levels)
+    torch.testing.assert_close(out.kl, out.kl_examples.mean(dim=(0, 1)))
+    assert (out.kl_examples >= 0).all()
+    assert out.decoded.abs().max() <= 1.0
+    assert (out.decoded[..., :3] == -1).all(), "background is -1"
+    assert (out.decoded[..., 3:] > -1).any()
+
+
+def test_absent_images_are_ignored_whatever_they_hold() -> None:
+    torch.manual_seed(0)
+    net = MMHVAE(SMALL, MODALITIES)
+    present = torch.tensor([[True, False, True, False], [False, False, False, True]])
+    images, mask = _batch(SMALL, present)
+    noisy = torch.where(present[:, :, None, None, None], images, torch.randn_like(images))
+    subsets = sample_subsets(present, 3, torch.Generator().manual_seed(1))
+    a = net(images, present, subsets, mask, generator=torch.Generator().manual_seed(2))
+    b = net(noisy, present, subsets, mask, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(a.decoded, b.decoded)
+    torch.testing.assert_close(a.kl, b.kl)
+
+
+def test_gradients_reach_exactly_the_input_encoders() -> None:
+    torch.manual_seed(0)
+    net = MMHVAE(SMALL, MODALITIES)
+    present = torch.tensor([[True, False, False, False], [False, False, True, False]])
+    images, mask = _batch(SMALL, present)
+    out = net(images, present, sample_subsets(present, 3), mask)
+    (out.decoded.square().mean() + out.kl.sum()).backward()
+    for m, encoder in net.encoders.items():
+        grads = [p.grad for p in encoder.parameters()]
+        total = sum(float(g.abs().sum()) for g in grads if g is not None)
+        if m in ("t1", "t2"):
+            assert total > 0, m
+        else:
+            assert total == 0, m
+    assert all(p.grad is not None for p in net.decoders.parameters())
+
+
+def test_3d_forward_and_synthesis() -> None:
+    torch.manual_seed(0)
+    config = dataclasses.replace(
+        SMALL,
+        spatial_dims=3,
+        image_size=8,
+        channels=(4, 8),
+        latent_channels=(2, 0),
+        topdown_cells=(1, 1),
+    )
+    net = MMHVAE(config, ("t2", "us"))
+    present = torch.tensor([[True, True], [False, True]])
+    images, mask = _batch(config, present)
+    out = net(images, present, sample_subsets(present, 2), mask)
+    assert out.decoded.shape == (2, 2, 2, 1, 8, 8, 8) and out.kl.shape == (2,)
+    syn = net.synthesize(images, present, mask, temperature=0.7, n_samples=2)
+    assert syn.mean.shape == (2, 2, 1, 8, 8, 8) and syn.std is not None
+    assert syn.std.shape == syn.mean.shape
+
+
+def test_synthesize_temperature() -> None:
+    torch.manual_seed(0)
+    net = MMHVAE(SMALL, MODALITIES).eval()
+    present = torch.tensor([[False, True, False, True]] * 2)
+    images, mask = _batch(SMALL, present)
+    cold = net.synthesize(images, present, mask, 0.0, 3, torch.Generator().manual_seed(0))
+    assert cold.std is not None and torch.equal(cold.std, torch.zeros_like(cold.mean))
+    again = net.synthesize(images, present, mask, 0.0, 1, torch.Generator().manual_seed(9))
+    assert again.std is None and torch.equal(again.mean, cold.mean)
+    stds = []
+    for temperature in (0.2, 1.0):
+        syn = net.synthesize(
+            images, present, mask, temperature, 6, torch.Generator().manual_seed(1)
+        )
+        assert syn.std is not None and (syn.std[..., :3] == 0).all(), "background is always -1"
+        stds.append(float(syn.std.mean()))
+    assert 0 < stds[0] < stds[1]
+
+
+def test_welford_std_matches_stacked_samples() -> None:
+    torch.manual_seed(0)
+    net = MMHVAE(SMALL, MODALITIES)
+    present = torch.tensor([[True, True, False, False]])
+    images, mask = _batch(SMALL, present)
+    g = torch.Generator().manual_seed(3)
+    syn = net.synthesize(images, present, mask, 0.8, 4, g)
+    g = torch.Generator().manual_seed(3)
+    samples = torch.stack([net.synthesize(images, present, mask, 0.8, 1, g).mean for _ in range(4)])
+    torch.testing.assert_close(syn.mean, samples.mean(0))
+    assert syn.std is not None
+    torch.testing.assert_close(syn.std, samples.std(0, unbiased=False), atol=1e-5, rtol=1e-4)
+
+
+def test_bf16_autocast_and_channels_last() -> None:
+    torch.manual_seed(0)
+    net = MMHVAE(SMALL, MODALITIES).to(memory_format=torch.channels_last)
+    present = torch.tensor([[True, False, True, True]])
+    images, mask = _batch(SMALL, present)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(images, present, sample_subsets(present, 3), mask)
+        loss = out.decoded.float().abs().mean() + out.kl.sum()
+    loss.backward()
+    assert torch.isfinite(out.decoded.float()).all() and torch.isfinite(out.kl).all()
+
+
+def test_bad_architecture_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="image_size"):
+        MMHVAE(dataclasses.replace(SMALL, image_size=36), MODALITIES)
+    with pytest.raises(ConfigError, match="latent_channels"):
+        MMHVAE(dataclasses.replace(SMALL, latent_channels=(2, 4)), MODALITIES)
+    with pytest.raises(ConfigError, match="spatial_dims"):
+        MMHVAE(dataclasses.replace(SMALL, spatial_dims=1), MODALITIES)
+
+
+def test_default_architecture_size_and_every_input_subset() -> None:
+    config = load_config("default").model
+    torch.manual_seed(0)
+    net = MMHVAE(config, MODALITIES).eval()
+    parameters = sum(p.numel() for p in net.parameters())
+    assert 13e6 <= parameters <= 15e6, parameters
+    assert net.levels == 7
+    present = torch.ones(1, 4, dtype=torch.bool)
+    images, mask = _batch(config, present)
+    subsets = _every_pattern(4)[None]  # (1, 15, 4): one example, every input subset
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = net(images, present, subsets, mask, temperature=0.7)
+    assert time.perf_counter() - start < 60
+    assert out.decoded.shape == (15, 1, 4, 1, 192, 192) and torch.isfinite(out.decoded).all()
+    assert torch.isfinite(out.kl).all() and out.kl.shape == (7,)
