@@ -1,15 +1,76 @@
-"""Placeholder until this subcommand lands (replaced by its implementation)."""
+"""``mmhvae evaluate``: score models with the evaluation protocol (EVALUATION.md, v1)."""
 
 from __future__ import annotations
 
 import argparse
 
-from mmhvae.errors import MMHVAEError
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs="*")
+    parser.description = (
+        "Score models on every (inputs, target) scenario of every case with the protocol of "
+        "EVALUATION.md (v1): PSNR, MAE, SSIM in the brain, tumour/healthy regions where a "
+        "segmentation exists, LPIPS when its weights are installed. The copy reference "
+        "(the input most correlated with the target) is scored in the same table. Writes "
+        "per_case.csv, summary.md, summary.json, report.html and montages/ to --out."
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="run folder or checkpoint, or NAME=PATH; repeat for several models",
+    )
+    parser.add_argument("--data", required=True, help="dataset folder, case folder or CSV")
+    parser.add_argument("--out", required=True, help="report folder")
+    parser.add_argument(
+        "--scenarios", choices=("all", "single-missing", "single-input"), default="all"
+    )
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--samples", type=int, default=1, help="samples averaged per synthesis")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
+    parser.add_argument("--batch-size", type=int, help="axial slices per model call")
+    parser.add_argument("--cases", help="comma-separated case ids (default: every case)")
+    parser.add_argument("--no-copy", action="store_true", help="do not score the copy reference")
+    parser.add_argument(
+        "--copy-from",
+        metavar="DATA",
+        help="data for the copy reference's correlation table (default: the run's training "
+        "data if recorded, else the evaluated data, flagged in the report)",
+    )
+    parser.add_argument("--no-lpips", action="store_true", help="do not compute LPIPS")
+    parser.add_argument("--layout", help="force the dataset layout (default: detected)")
+    parser.add_argument("--no-montages", action="store_true", help="skip the PNG montages")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing report")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise MMHVAEError("not implemented yet")
+    from mmhvae.evaluation.evaluate import EvaluationOptions, evaluate
+
+    cases = tuple(c.strip() for c in args.cases.split(",") if c.strip()) if args.cases else None
+    options = EvaluationOptions(
+        scenarios=args.scenarios,
+        temperature=args.temperature,
+        samples=args.samples,
+        seed=args.seed,
+        device=args.device,
+        batch_size=args.batch_size,
+        cases=cases,
+        copy=not args.no_copy,
+        copy_from=args.copy_from,
+        lpips=not args.no_lpips,
+        layout=args.layout,
+        overwrite=args.overwrite,
+        montages=not args.no_montages,
+    )
+    result = evaluate(args.model, args.data, args.out, options)
+    for note in result.notes:
+        print(f"note: {note}")
+    for row in result.summaries["overall"]:
+        print(
+            f"{row['model']}: PSNR {row.get('psnr_mean', float('nan')):.2f} dB, "
+            f"SSIM {row.get('ssim_mean', float('nan')):.4f}, "
+            f"MAE {row.get('mae_mean', float('nan')):.4f} over {row['cases']} case(s)"
+        )
+    print(f"report: {result.paths['html']}")
+    return 0

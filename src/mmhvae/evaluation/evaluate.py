@@ -1,0 +1,463 @@
+"""The evaluation pipeline of EVALUATION.md (protocol v1): models x cases x scenarios -> reports.
+
+For each case: load it once; normalise every available modality on the ORIGINAL grid (the
+ground truth of the protocol) and prepare it once per model geometry. For each model, run
+the model once per input subset S (every target of S comes out of the same call), map the
+output to [0, 1], put it back on the original grid and score it against the ground truth.
+Volumes are reoriented to RAS voxel order (an exact permutation and flips) before scoring,
+so the axial axis is the last one, as evaluation/metrics.py expects.
+
+The ``copy`` reference (evaluation/copy_reference.py) is scored in the same table: its
+correlation table comes first (from --copy-from, the run's recorded training data, or a first
+pass over the evaluated cases, flagged), then scenario (S, t) copies the input of S most
+correlated with t; each (input, target) pair is scored once per case.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from nibabel import orientations
+from tqdm import tqdm
+
+from mmhvae.config import Config
+from mmhvae.data.case import Case, load_case
+from mmhvae.data.layouts import CaseFiles, discover_cases
+from mmhvae.data.preprocess import Prepared, normalised_volumes, prepare_case
+from mmhvae.errors import ConfigError, DataError, OutputExistsError, WeightsMissingError
+from mmhvae.evaluation import metrics
+from mmhvae.evaluation.copy_reference import (
+    CorrelationTable,
+    case_correlations,
+    correlation_table,
+)
+from mmhvae.evaluation.scenarios import ScenarioMode, scenarios
+from mmhvae.evaluation.summary import (
+    OUTPUT_NAMES,
+    PROTOCOL_VERSION,
+    Row,
+    all_summaries,
+    write_montage,
+    write_outputs,
+)
+from mmhvae.methods.base import Method
+from mmhvae.synthesis.case import back_to_case_grid
+from mmhvae.synthesis.dataset import default_batch_size, default_device
+from mmhvae.synthesis.slices import synthesize_slices
+from mmhvae.training.checkpoint import load_method
+
+COPY_NAME = "copy"
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """Settings of one evaluation (the CLI's options)."""
+
+    scenarios: str = "all"
+    temperature: float = 0.7
+    samples: int = 1
+    seed: int = 0
+    device: str | None = None
+    batch_size: int | None = None
+    cases: tuple[str, ...] | None = None
+    copy: bool = True
+    copy_from: str | None = None
+    lpips: bool = True
+    lpips_weights: str | None = None
+    layout: str | None = None
+    overwrite: bool = False
+    montages: bool = True
+    progress: bool = True
+
+
+@dataclass
+class EvaluationResult:
+    rows: list[Row]
+    summaries: dict[str, list[Row]]
+    metadata: dict[str, Any]
+    notes: list[str]
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class LoadedModel:
+    """A model to score: its table name, the method, its run config and where it came from."""
+
+    name: str
+    method: Method
+    config: Config
+    path: str | Path
+
+
+def model_name(path: str | Path) -> str:
+    """A run folder's name; for RUN/checkpoints/x.pt also RUN's name; else the file's stem."""
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        return path.resolve().name
+    if path.parent.name == "checkpoints":
+        return path.parent.parent.resolve().name
+    return path.stem
+
+
+def parse_model_specs(specs: Sequence[str | Path]) -> list[tuple[str, Path]]:
+    """``path`` or ``name=path`` -> (name, path); names must be unique and not ``copy``."""
+    parsed: list[tuple[str, Path]] = []
+    for spec in specs:
+        name, sep, path = str(spec).partition("=")
+        if not sep or not name or "/" in name:
+            name, path = model_name(spec), str(spec)
+        parsed.append((name.strip(), Path(path)))
+    names = [n for n, _ in parsed]
+    for name in names:
+        if name == COPY_NAME or names.count(name) > 1:
+            raise ConfigError(
+                f"--model: the name {name!r} is "
+                + ("reserved for the copy reference" if name == COPY_NAME else "used twice")
+                + " (name models with --model NAME=PATH)"
+            )
+    return parsed
+
+
+def load_models(specs: Sequence[str | Path], device: str) -> list[LoadedModel]:
+    """Load every ``path`` / ``name=path`` run or checkpoint (CheckpointError if one fails)."""
+    loaded = []
+    for name, path in parse_model_specs(specs):
+        method, config, _ = load_method(path, device)
+        loaded.append(LoadedModel(name, method, config, path))
+    return loaded
+
+
+def recorded_training_data(path: str | Path) -> str | None:
+    """The training data a run recorded (``data:`` in RUN/run.yaml or the checkpoint's
+    ``extra``), if the trainer recorded one; else None."""
+    import yaml
+
+    from mmhvae.training.checkpoint import load_checkpoint, resolve_checkpoint
+
+    path = Path(path)
+    run = path if path.is_dir() else path.parent.parent
+    for name in ("run.yaml", "run.json"):
+        if (run / name).is_file():
+            try:
+                record = yaml.safe_load((run / name).read_text()) or {}
+            except yaml.YAMLError:
+                continue
+            if isinstance(record, dict) and record.get("data"):
+                return str(record["data"])
+    extra = load_checkpoint(resolve_checkpoint(path)).get("extra") or {}
+    data = extra.get("data") if isinstance(extra, dict) else None
+    return str(data) if data else None
+
+
+@dataclass
+class _Scored:
+    """Ground truth of one case in RAS voxel order: normalised volumes, mask, tumour labels."""
+
+    truth: dict[str, np.ndarray]
+    mask: np.ndarray
+    tumour: np.ndarray | None
+    ornt: np.ndarray  # original voxel axes -> RAS
+    brain: np.ndarray  # the mask in the original voxel order
+
+    def ras(self, volume: np.ndarray) -> np.ndarray:
+        return orientations.apply_orientation(volume, self.ornt)
+
+
+def evaluate(
+    models: Sequence[str | Path],
+    data: str | Path,
+    out: str | Path,
+    options: EvaluationOptions = EvaluationOptions(),
+) -> EvaluationResult:
+    """Evaluate runs (``path`` or ``name=path``) on ``data`` and write the reports to ``out``."""
+    device = options.device or default_device()
+    return evaluate_models(load_models(models, device), data, out, options)
+
+
+def evaluate_models(
+    models: Sequence[LoadedModel],
+    data: str | Path,
+    out: str | Path,
+    options: EvaluationOptions = EvaluationOptions(),
+) -> EvaluationResult:
+    """The pipeline on already loaded models (used by ``mmhvae compare``)."""
+    if not models and not options.copy:
+        raise ConfigError("nothing to evaluate: no --model and the copy reference is off")
+    if options.samples < 1:
+        raise ConfigError(f"--samples {options.samples}: must be at least 1")
+    mode = ScenarioMode(options.scenarios)
+    out = Path(out)
+    _refuse_existing(out, options.overwrite)
+    files = _select_cases(discover_cases(data, options.layout), options.cases)
+    device = options.device or default_device()
+    batch_size = options.batch_size or default_batch_size(device)
+    notes: list[str] = []
+    lpips_model = _lpips_model(options, device, notes)
+    union = tuple(dict.fromkeys(m for model in models for m in model.method.modalities))
+    if not union:
+        union = tuple(dict.fromkeys(m for f in files for m in f.modalities))
+    resample = models[0].config.data.resample if models else True
+
+    metadata = _metadata(models, data, mode, options, files)
+    table = None
+    if options.copy:
+        table = _copy_table(models, options, files, union, resample, notes)
+        metadata["copy reference"] = f"correlations from {table.source}"
+        metadata["copy correlations"] = table.r
+
+    rows: list[Row] = []
+    montages: list[Path] = []
+    for case_files in tqdm(files, desc="evaluation", unit="case", disable=not options.progress):
+        case = load_case(case_files, union, resample=resample)
+        normalised, mask = normalised_volumes(case, union)
+        if not mask.any():
+            raise DataError(f"case {case.case_id}: empty brain mask")
+        scored = _ground_truth(case, normalised, mask)
+        prepared_cache: dict[tuple[Any, ...], Prepared] = {}
+        for model in models:
+            prepared = _prepared(case, model, prepared_cache)
+            new_rows, montage = _score_model(
+                model, case, prepared, scored, mode, options, device, batch_size, lpips_model, out
+            )
+            rows += new_rows
+            if montage is not None:
+                montages.append(montage)
+        if table is not None:
+            rows += _copy_rows(case.case_id, normalised, scored, table, union, mode, lpips_model)
+        del normalised, scored
+
+    result = EvaluationResult(rows, all_summaries(rows), metadata, notes)
+    result.paths = write_outputs(out, result.rows, result.summaries, metadata, notes, montages)
+    return result
+
+
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    existing = [out / name for name in OUTPUT_NAMES if (out / name).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{existing[0]}: exists (use --overwrite to replace the report)")
+
+
+def _select_cases(files: list[CaseFiles], wanted: Sequence[str] | None) -> list[CaseFiles]:
+    if not wanted:
+        return files
+    by_id = {f.case_id: f for f in files}
+    unknown = [c for c in wanted if c not in by_id]
+    if unknown:
+        raise DataError(f"--cases {unknown[0]!r}: no such case (cases: {', '.join(sorted(by_id))})")
+    return [by_id[c] for c in wanted]
+
+
+def _lpips_model(options: EvaluationOptions, device: str, notes: list[str]) -> Any:
+    if not options.lpips:
+        notes.append("LPIPS not computed (--no-lpips).")
+        return None
+    from mmhvae.evaluation.lpips import load_lpips
+
+    try:
+        return load_lpips(options.lpips_weights, device=device)
+    except WeightsMissingError as error:
+        notes.append(f"LPIPS skipped: {error}")
+        return None
+
+
+def _ground_truth(case: Case, normalised: dict[str, np.ndarray], mask: np.ndarray) -> _Scored:
+    ornt = orientations.ornt_transform(
+        orientations.io_orientation(case.affine), orientations.axcodes2ornt(("R", "A", "S"))
+    )
+    scored = _Scored({}, np.zeros(0, bool), None, ornt, mask)
+    scored.truth = {m: scored.ras(v) for m, v in normalised.items()}
+    scored.mask = scored.ras(mask).astype(bool)
+    scored.tumour = None if case.seg is None else scored.ras(case.seg) > 0
+    return scored
+
+
+def _prepared(case: Case, model: LoadedModel, cache: dict[tuple[Any, ...], Prepared]) -> Prepared:
+    config: Config = model.config
+    key = (model.method.modalities, config.model.image_size, config.data.spacing)
+    if key not in cache:
+        cache[key] = prepare_case(
+            case, model.method.modalities, config.model.image_size, config.data.spacing
+        )
+    return cache[key]
+
+
+def _score(pred: np.ndarray, scored: _Scored, target: str, lpips_model: Any) -> Row:
+    """Every protocol metric of ``pred`` (RAS, [0, 1]) against the ground truth of ``target``."""
+    gt, mask = scored.truth[target], scored.mask
+    ssim = metrics.ssim_slices(pred, gt, mask)
+    row: Row = {
+        "psnr": metrics.psnr(pred, gt, mask),
+        "mae": metrics.mae(pred, gt, mask),
+        "ssim": ssim.mean,
+    }
+    if scored.tumour is not None:
+        row.update(metrics.region_metrics(pred, gt, mask, scored.tumour, ssim=ssim))
+    if lpips_model is not None:
+        from mmhvae.evaluation.lpips import lpips_slices
+
+        row["lpips"] = lpips_slices(lpips_model, pred, gt, ssim.slices)
+    return row
+
+
+def _score_model(
+    model: LoadedModel,
+    case: Case,
+    prepared: Prepared,
+    scored: _Scored,
+    mode: ScenarioMode,
+    options: EvaluationOptions,
+    device: str,
+    batch_size: int,
+    lpips_model: Any,
+    out: Path,
+) -> tuple[list[Row], Path | None]:
+    """The rows of one model on one case: one synthesis call per input subset."""
+    modalities = tuple(model.method.modalities)
+    available = [m for m in modalities if m in scored.truth]
+    pairs = scenarios(available, mode)
+    subsets = list(dict.fromkeys(p.inputs for p in pairs))
+    rows: list[Row] = []
+    brain = scored.brain
+    shown = max(subsets, key=len) if subsets else None
+    synthesised: dict[str, np.ndarray] = {}
+    uncertainty: dict[str, np.ndarray | None] = {}
+    for subset in subsets:
+        present = np.array([m in subset for m in modalities], dtype=bool)
+        start = time.perf_counter()
+        result = synthesize_slices(
+            model.method,
+            prepared.images,
+            present,
+            prepared.mask,
+            options.temperature,
+            options.samples,
+            batch_size,
+            options.seed,
+            device,
+        )
+        seconds = time.perf_counter() - start
+        for pair in (p for p in pairs if p.inputs == subset):
+            index = modalities.index(pair.target)
+            pred = scored.ras(back_to_case_grid(prepared.grid, result.mean[index], brain))
+            row: Row = {
+                "model": model.name,
+                "case": case.case_id,
+                "inputs": "+".join(subset),
+                "target": pair.target,
+                "n_inputs": len(subset),
+                "synthesis_s": seconds,
+            }
+            row.update(_score(pred, scored, pair.target, lpips_model))
+            rows.append(row)
+            if subset == shown:
+                std = None
+                if result.std is not None:
+                    std = scored.ras(back_to_case_grid(prepared.grid, result.std[index], brain))
+                synthesised[pair.target] = pred
+                uncertainty[pair.target] = std
+    montage = None
+    if options.montages and shown is not None:
+        montage = write_montage(
+            out,
+            model.name,
+            case.case_id,
+            shown,
+            scored.truth,
+            scored.mask,
+            scored.tumour,
+            synthesised,
+            uncertainty,
+        )
+    return rows, montage
+
+
+def _copy_table(
+    models: Sequence[LoadedModel],
+    options: EvaluationOptions,
+    files: Sequence[CaseFiles],
+    union: Sequence[str],
+    resample: bool,
+    notes: list[str],
+) -> CorrelationTable:
+    """Correlations from --copy-from, else the run's recorded training data, else the
+    evaluated cases themselves (flagged in the notes: the reference then saw the test data)."""
+    source = options.copy_from
+    if source is None and models:
+        source = recorded_training_data(models[0].path)
+    if source is not None and not Path(source).exists():
+        notes.append(f"copy reference: training data {source} not found.")
+        source = None
+    if source is None:
+        notes.append(
+            "copy reference: no training data known (no --copy-from, none recorded in the "
+            "run): its correlation table was computed from the EVALUATED cases themselves."
+        )
+    cases = discover_cases(source) if source is not None else files
+
+    def per_case() -> Iterator[dict[tuple[str, str], float]]:
+        for case_files in cases:
+            try:
+                case = load_case(case_files, union, resample=resample)
+            except DataError:
+                continue  # a case the data layer refuses carries no correlation
+            yield case_correlations(*normalised_volumes(case, union))
+
+    label = str(source) if source is not None else "the evaluated cases (not the training data)"
+    return correlation_table(per_case(), source=label)
+
+
+def _copy_rows(
+    case_id: str,
+    normalised: dict[str, np.ndarray],
+    scored: _Scored,
+    table: CorrelationTable,
+    union: Sequence[str],
+    mode: ScenarioMode,
+    lpips_model: Any,
+) -> list[Row]:
+    """The copy reference's rows of one case; each (source, target) pair is scored once."""
+    available = [m for m in union if m in normalised]
+    pairs: dict[tuple[str, str], Row] = {}
+    rows: list[Row] = []
+    for pair in scenarios(available, mode):
+        source = table.best_source(pair.target, pair.inputs)
+        if (source, pair.target) not in pairs:
+            pred = scored.ras(normalised[source])
+            pairs[(source, pair.target)] = _score(pred, scored, pair.target, lpips_model)
+        row: Row = {
+            "model": COPY_NAME,
+            "case": case_id,
+            "inputs": "+".join(pair.inputs),
+            "target": pair.target,
+            "n_inputs": len(pair.inputs),
+            "copied_from": source,
+        }
+        row.update(pairs[(source, pair.target)])
+        rows.append(row)
+    return rows
+
+
+def _metadata(
+    models: Sequence[LoadedModel],
+    data: str | Path,
+    mode: ScenarioMode,
+    options: EvaluationOptions,
+    files: Sequence[CaseFiles],
+) -> dict[str, Any]:
+    return {
+        "protocol": PROTOCOL_VERSION,
+        "data": str(data),
+        "models": {m.name: str(m.path) for m in models},
+        "scenarios": mode.value,
+        "temperature": options.temperature,
+        "samples": options.samples,
+        "seed": options.seed,
+        "cases": [f.case_id for f in files],
+        "torch": torch.__version__,
+    }

@@ -1,0 +1,194 @@
+"""A dataset (or one case) in, NIfTI files of the synthesised modalities out.
+
+Files are named in each case's own scheme (``CaseFiles.output_name``), in its own sub-folder
+(``CaseFiles.output_subdir``), so the output folder reads like the input layout; a suffix
+(default ``_synth``) marks them as synthetic, ``_std`` is added for the uncertainty map.
+Every file is written atomically on the case's original grid with its affine and header.
+A case whose outputs all exist is skipped (a killed run resumes); nothing is overwritten
+without ``overwrite``; a bad case is reported and skipped, the others are still written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from mmhvae.config import Config
+from mmhvae.data.case import load_case
+from mmhvae.data.layouts import CaseFiles, discover_cases
+from mmhvae.data.nifti import save_volume
+from mmhvae.errors import DataError, MMHVAEError
+from mmhvae.methods.base import Method
+from mmhvae.synthesis.case import (
+    SynthesisPlan,
+    known_modalities,
+    plan_synthesis,
+    synthesize_loaded_case,
+)
+from mmhvae.training.checkpoint import load_method
+
+log = logging.getLogger(__name__)
+
+STD_SUFFIX = "_std"
+
+
+@dataclass
+class SynthesisReport:
+    """What a dataset run did: files written, cases skipped (why), cases failed (why)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_batch_size(device: str | torch.device) -> int:
+    """32 slices per call on CPU (memory-friendly); a whole volume at once on a GPU."""
+    return 160 if torch.device(device).type == "cuda" else 32
+
+
+def output_paths(
+    files: CaseFiles, output: Path, target: str, suffix: str, with_std: bool
+) -> tuple[Path, Path | None]:
+    """Where the mean (and std) of ``target`` go for this case."""
+    folder = output / files.output_subdir if files.output_subdir else output
+    mean = folder / files.output_name(target, suffix)
+    std = folder / files.output_name(target, suffix + STD_SUFFIX) if with_std else None
+    return mean, std
+
+
+def planned_paths(
+    files: CaseFiles, output: Path, plan: SynthesisPlan, suffix: str, with_std: bool
+) -> list[Path]:
+    paths: list[Path] = []
+    for target in plan.targets:
+        mean, std = output_paths(files, output, target, suffix, with_std)
+        paths += [mean] + ([std] if std is not None else [])
+    return paths
+
+
+def _refuse_input_overlap(files: CaseFiles, paths: Sequence[Path]) -> None:
+    inputs = {p.resolve() for p in files.images.values()}
+    for path in paths:
+        if path.resolve() in inputs:
+            raise DataError(
+                f"{path}: would replace an input file of case {files.case_id} "
+                "(choose another --output or a non-empty --suffix)"
+            )
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """The per-run choices of a dataset synthesis (see :func:`synthesize_dataset`)."""
+
+    targets: tuple[str, ...] | None = None
+    leave_out: tuple[str, ...] = ()
+    temperature: float = 0.7
+    n_samples: int = 1
+    batch_size: int = 32
+    suffix: str = "_synth"
+    overwrite: bool = False
+    seed: int = 0
+    device: str = "cpu"
+
+
+def synthesize_dataset(
+    model: str | Path,
+    input: str | Path,
+    output: str | Path,
+    targets: Sequence[str] | None = None,
+    leave_out: Sequence[str] = (),
+    temperature: float = 0.7,
+    n_samples: int = 1,
+    device: str | None = None,
+    batch_size: int | None = None,
+    suffix: str = "_synth",
+    overwrite: bool = False,
+    seed: int = 0,
+    layout: str | None = None,
+    progress: bool = True,
+) -> SynthesisReport:
+    """Synthesise the missing (or asked) modalities of every case of ``input``.
+
+    ``model`` is a run folder or checkpoint; ``input`` a dataset folder, a case folder or a
+    CSV manifest. Errors that concern the whole run (checkpoint, unknown modality names,
+    no cases) raise; an error in one case is recorded in ``report.failed`` and the run goes on.
+    """
+    device = device or default_device()
+    if n_samples < 1:
+        raise DataError(f"--samples {n_samples}: must be at least 1")
+    method, config, modalities = load_method(model, device)
+    options = SynthesisOptions(
+        targets=known_modalities(targets, modalities, "--targets") if targets else None,
+        leave_out=known_modalities(leave_out, modalities, "--leave-out"),
+        temperature=temperature,
+        n_samples=n_samples,
+        batch_size=batch_size or default_batch_size(device),
+        suffix=suffix,
+        overwrite=overwrite,
+        seed=seed,
+        device=device,
+    )
+    cases = discover_cases(input, layout)
+    report = SynthesisReport()
+    for files in tqdm(cases, desc="synthesis", unit="case", disable=not progress):
+        try:
+            _one_case(method, config, files, Path(output), options, report)
+        except (MMHVAEError, ValueError) as error:
+            report.failed[files.case_id] = str(error)
+            log.warning("case %s failed: %s", files.case_id, error)
+    return report
+
+
+def _one_case(
+    method: Method,
+    config: Config,
+    files: CaseFiles,
+    output: Path,
+    options: SynthesisOptions,
+    report: SynthesisReport,
+) -> None:
+    modalities = tuple(method.modalities)
+    with_std = options.n_samples > 1
+    listed = [m for m in modalities if m in files.images]
+    plan = plan_synthesis(files.case_id, modalities, listed, options.targets, options.leave_out)
+    paths = planned_paths(files, output, plan, options.suffix, with_std)
+    _refuse_input_overlap(files, paths)
+    if not plan.targets:
+        report.skipped[files.case_id] = "nothing to synthesise (every asked modality is present)"
+        return
+    if not options.overwrite and all(p.exists() for p in paths):
+        report.skipped[files.case_id] = "outputs exist (use --overwrite to replace them)"
+        return
+    case = load_case(files, modalities, resample=config.data.resample)
+    # an all-zero volume counts as absent only once loaded: plan again
+    present = [m for m in modalities if m in case.images]
+    plan = plan_synthesis(files.case_id, modalities, present, options.targets, options.leave_out)
+    volumes = synthesize_loaded_case(
+        method,
+        case,
+        config,
+        plan,
+        temperature=options.temperature,
+        n_samples=options.n_samples,
+        batch_size=options.batch_size,
+        seed=options.seed,
+        device=options.device,
+    )
+    for target, (mean, std) in volumes.items():
+        mean_path, std_path = output_paths(files, output, target, options.suffix, with_std)
+        for path, volume in ((mean_path, mean), (std_path, std)):
+            if path is None or volume is None:
+                continue
+            if path.exists() and not options.overwrite:
+                continue  # written by an earlier, interrupted run with the same seed
+            save_volume(path, volume, case.affine, case.header, overwrite=options.overwrite)
+            report.written.append(path)
