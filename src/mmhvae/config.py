@@ -186,6 +186,12 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"config key {where!r}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                message = f"config key {where!r}: expected a number, got {value!r}"
+                raise ConfigError(message) from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key {where!r}: expected a number, got {value!r}")
         return float(value)
