@@ -1,5 +1,4 @@
 import dataclasses
-import time
 
 import pytest
 import torch
@@ -167,9 +166,7 @@ def test_default_architecture_size_and_every_input_subset() -> None:
     present = torch.ones(1, 4, dtype=torch.bool)
     images, mask = _batch(config, present)
     subsets = _every_pattern(4)[None]  # (1, 15, 4): one example, every input subset
-    start = time.perf_counter()
     with torch.no_grad():
         out = net(images, present, subsets, mask, temperature=0.7)
-    assert time.perf_counter() - start < 60
     assert out.decoded.shape == (15, 1, 4, 1, 192, 192) and torch.isfinite(out.decoded).all()
     assert torch.isfinite(out.kl).all() and out.kl.shape == (7,)
