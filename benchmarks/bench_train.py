@@ -1,0 +1,60 @@
+"""Median time of one training step of a config (default: tiny) on random slices, GAN on.
+
+    .venv/bin/python benchmarks/bench_train.py [--config tiny] [--steps 5] [--device cpu]
+
+A step = generator half (K components, recon + KL + adversarial term) + discriminator half,
+exactly the trainer's ``train_step``. Inputs are random values in [-1, 1], all modalities
+present (BENCHMARKING.md). Warm-up steps are not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from mmhvae.config import load_config
+from mmhvae.training.distributed import DistInfo
+from mmhvae.training.trainer import LossMeter, _build_networks, train_step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", default="tiny")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    config = load_config(args.config, ["train.gan_start=0", "train.disc_start=0"])
+    modalities = ("t1", "t1ce", "t2", "flair")
+    info = DistInfo(0, 1, 0, torch.device(args.device))
+    torch.manual_seed(0)
+    nets = _build_networks(config, modalities, info)
+    b, side = config.train.batch_size, config.model.image_size
+    batch = {
+        "images": torch.rand(b, len(modalities), 1, side, side) * 2 - 1,  # (B, M, C, H, W)
+        "present": torch.ones(b, len(modalities), dtype=torch.bool),
+        "mask": torch.ones(b, 1, side, side, dtype=torch.bool),
+    }
+    meter = LossMeter(info.device)
+    times = []
+    for i in range(args.warmup + args.steps):
+        if info.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        train_step(nets, batch, 10**6, config, meter, info, flush=True)  # flush: a sync
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+    print(
+        f"{args.config}: batch {b} x {side}x{side}, {len(modalities)} modalities, "
+        f"K={config.train.components}, GAN on, {torch.get_num_threads()} threads, "
+        f"{args.device}: median {statistics.median(times) * 1000:.0f} ms/step "
+        f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}, n={len(times)}; "
+        f"{1 / statistics.median(times):.2f} steps/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
