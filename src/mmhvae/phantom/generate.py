@@ -302,8 +302,10 @@ def _readme(
         "4 enhancing tumour. MR from signal equations with literature relaxation times "
         "(T1: spoiled gradient echo, T1ce: the same with gadolinium-shortened T1, T2: spin "
         "echo, FLAIR: inversion recovery nulling CSF), bias field and Rician noise; `us`: "
-        "simulated intra-operative ultrasound (speckle, reflections, attenuation, shadowing, "
-        "fan-shaped field of view). All parameters are in `phantom.json`.\n"
+        "simulated intra-operative ultrasound from a probe on the cortex over the tumour, "
+        "stored as log-compressed B-mode (1-255 inside the fan, 0 outside; speckle, bright "
+        "membranes, reflections, attenuation with time-gain, shadowing). All parameters are "
+        "in `phantom.json`.\n"
     )
 
 

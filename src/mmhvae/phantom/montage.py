@@ -3,8 +3,8 @@
 Rows are axial levels (through the tumour centre and above/below it), columns the modalities
 in canonical order and a last column with the segmentation outline (necrosis red, oedema
 green, enhancing yellow) on the first MR contrast. Each modality is windowed to its own
-0.5-99.5 percentiles of the non-zero voxels, as a radiologist's viewer would; ultrasound is
-log-compressed (B-mode display).
+0.5-99.5 percentiles of the non-zero voxels, as a radiologist's viewer would; ultrasound,
+already log-compressed (B-mode, 0-255), is shown on that fixed scale as a scanner would.
 Volumes are ``(X, Y, Z)`` on RAS voxel axes; a tile shows ``[:, :, z]`` with anterior up.
 """
 
@@ -60,15 +60,13 @@ def _window(volume: NDArray[np.generic]) -> NDArray[np.float32]:
     return np.clip((values - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
 
 
-def _b_mode(volume: NDArray[np.floating], dynamic_range_db: float = 40.0) -> NDArray[np.float32]:
-    """Log-compressed display of an ultrasound envelope, as a scanner shows it:
-    ``20 log10(e / e_max)`` mapped from ``[-dynamic_range_db, 0]`` dB to [0, 1]; 0 stays 0."""
+def _b_mode(volume: NDArray[np.generic]) -> NDArray[np.float32]:
+    """Ultrasound is stored log-compressed (B-mode, 0-255 as scanners export it) and is shown
+    with that fixed window; a volume outside that range gets the percentile window."""
     values = np.asarray(volume, dtype=np.float32)
-    top = float(np.percentile(values[values > 0], 99.5)) if np.any(values > 0) else 1.0
-    db = 20.0 * np.log10(np.maximum(values, 1e-3) / top)
-    return np.where(values > 0, np.clip(1.0 + db / dynamic_range_db, 0.0, 1.0), 0.0).astype(
-        np.float32
-    )
+    if values.min() < 0 or values.max() > 255:
+        return _window(values)
+    return values / 255.0
 
 
 def _tile(slice_2d: NDArray[np.float32]) -> NDArray[np.float32]:

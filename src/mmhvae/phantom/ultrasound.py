@@ -1,12 +1,17 @@
-"""Intra-operative ultrasound (iUS) simulated from the tissue fractions.
+"""Intra-operative ultrasound (iUS) simulated from the tissue fractions, as a B-mode volume.
 
-A 3D sector (fan) of rays leaves a probe on the brain surface. Along each ray (polar grid
-``(R, T, P)``: range, lateral angle, elevation angle) the tissue properties give the echo:
-backscatter (echogenicity) plus specular reflections at acoustic impedance jumps, times the
-round-trip attenuation and the transmission left after the reflectors above (acoustic
-shadowing). The echo map is resampled onto the voxel grid and multiplied by fully developed
-speckle: the Rayleigh envelope of a complex Gaussian field, whose mean/std is
-``sqrt(pi / (4 - pi)) = 1.913``. Everything outside the fan is 0.
+A 3D sector (fan) of rays leaves a probe lying on the cortex in the craniotomy above the
+tumour. Along each ray (polar grid ``(R, T, P)``: range, lateral angle, elevation angle) the
+tissue properties give the mean echo amplitude: backscatter (echogenicity), bright membranes
+(pia in the sulci, ependyma, falx, cortical surface: fluid/tissue interfaces) and specular
+reflections at acoustic impedance jumps, times the round-trip attenuation (partly undone by
+time-gain compensation) and the transmission left after the reflectors above (acoustic
+shadowing). The echo is scan-converted onto the voxel grid and multiplied by fully developed
+speckle, a spatially correlated circular complex Gaussian field (grain a resolution cell of
+1-2 voxels, elongated laterally, widening with depth as a sector beam does), plus a weak
+electronic noise floor. Its magnitude, the envelope, is Rayleigh distributed in a
+homogeneous region (mean/std ``sqrt(pi / (4 - pi)) = 1.913``). The envelope is then
+log-compressed into the 8-bit-like range a scanner exports: 1..255 inside the fan, 0 outside.
 Volumes are ``(X, Y, Z)`` voxels; points and directions in voxel units.
 """
 
@@ -30,17 +35,20 @@ class AcousticTissue:
     attenuation: float  # dB / cm / MHz
 
 
-# Brain iUS: CSF anechoic, white matter a little brighter than grey, solid tumour and its
-# border hyperechoic, oedema moderately bright, necrosis darker and heterogeneous.
+# Brain iUS (amplitudes; 20 log10 of a ratio is the contrast in dB): solid tumour and its
+# border hyperechoic, oedema moderately bright, white matter a little brighter than the
+# cortex, CSF and necrosis anechoic. Fluid/tissue interfaces add MEMBRANE_ECHO on top.
 ACOUSTIC: dict[str, AcousticTissue] = {
-    "gm": AcousticTissue(0.22, 1.60, 0.6),
-    "wm": AcousticTissue(0.35, 1.62, 0.8),
-    "csf": AcousticTissue(0.02, 1.51, 0.002),
-    "necrosis": AcousticTissue(0.25, 1.57, 0.4),
-    "enhancing": AcousticTissue(1.00, 1.70, 1.0),
-    "oedema": AcousticTissue(0.60, 1.64, 0.7),
+    "gm": AcousticTissue(0.06, 1.60, 0.6),
+    "wm": AcousticTissue(0.08, 1.62, 0.7),
+    "csf": AcousticTissue(0.002, 1.51, 0.002),
+    "necrosis": AcousticTissue(0.012, 1.55, 0.3),
+    "enhancing": AcousticTissue(0.90, 1.70, 0.9),
+    "oedema": AcousticTissue(0.25, 1.64, 0.7),
 }
-OUTSIDE = AcousticTissue(0.0, 1.51, 0.002)  # the resection cavity is filled with saline
+OUTSIDE = AcousticTissue(0.0, 1.51, 0.002)  # the craniotomy is filled with saline
+FLUIDS = ("csf",)  # its walls (pia in the sulci, ependyma) echo brightly
+MEMBRANE_ECHO = 1.1  # echo amplitude of a sharp fluid/tissue interface
 
 
 @dataclass(frozen=True)
@@ -50,9 +58,22 @@ class Probe:
     apex: NDArray[np.float64]  # (3,)
     axis: NDArray[np.float64]  # (3,)
     depth_mm: float = 70.0
-    lateral_deg: float = 35.0
+    lateral_deg: float = 38.0
     elevation_deg: float = 30.0
-    frequency_mhz: float = 7.0
+    frequency_mhz: float = 5.0
+
+
+@dataclass(frozen=True)
+class Display:
+    """Scanner settings: time-gain compensation, log compression, noise floor, grain."""
+
+    tgc: float = 0.75  # fraction of the attenuation (in dB) that time-gain undoes
+    dynamic_range_db: float = 50.0
+    reference_echo: float = 0.08  # white matter's echogenicity (ACOUSTIC) ...
+    reference_grey: float = 100.0  # ... shows this grey level before attenuation (the gain)
+    noise_db: float = -24.0  # electronic noise amplitude relative to the reference echo
+    grain_vox: tuple[float, float, float] = (0.7, 1.0, 1.0)  # PSF sigma: axial, lateral, elev.
+    smooth_vox: float = 0.5  # the scanner's post-log speckle smoothing (Gaussian sigma)
 
 
 def fan_basis(axis: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -100,6 +121,19 @@ def property_maps(
     return echo, impedance, attenuation
 
 
+def membrane_map(fractions: Mapping[str, FloatArray]) -> FloatArray:
+    """Echo of fluid/tissue interfaces ``(X, Y, Z)`` in [0, 1]: ``min(1, 3 |grad f|)`` of the
+    fluid fraction ``f`` (CSF and saline; gradient per voxel after a 0.7-voxel
+    Gaussian). Thin sulci and the interhemispheric fissure are partial-volume CSF with a
+    gradient on both sides, so they show as bright lines; a ventricle's wall is bright and
+    its inside dark."""
+    first = next(iter(fractions.values()))
+    tissue = sum((v for k, v in fractions.items() if k not in FLUIDS), np.zeros_like(first))
+    fluid = np.clip(1.0 - tissue, 0.0, 1.0)
+    gradient = ndimage.gaussian_gradient_magnitude(fluid, 0.7)
+    return np.minimum(1.0, 3.0 * gradient).astype(np.float32)
+
+
 def ray_echo(
     echo: NDArray[np.floating],
     impedance: NDArray[np.floating],
@@ -107,7 +141,7 @@ def ray_echo(
     step_mm: float,
     frequency_mhz: float,
     reflection_gain: float = 40.0,
-    shadowing: float = 0.5,
+    shadowing: float = 4.0,
     tgc: float = 0.9,
 ) -> FloatArray:
     """Mean echo along rays, range on axis 0 (``(R, ...)`` each, sampled every ``step_mm``).
@@ -115,7 +149,10 @@ def ray_echo(
     Reflection at each step: ``s_i = min(1, g |Z_{i+1} - Z_i| / (Z_{i+1} + Z_i) / dr)``
     (amplitude coefficient per mm, ``g`` in mm exaggerates the weak soft-tissue contrasts so
     that boundaries show). One-way transmission to depth i:
-    ``T_i = prod_{j<i} (1 - k s_j^2)`` (k = ``shadowing``: the shadow under a strong reflector),
+    ``T_i = prod_{j<i} (1 - min(k R_j^2, 0.999))`` with the physical amplitude reflection
+    coefficient ``R_j = |Z_{j+1} - Z_j| / (Z_{j+1} + Z_j)`` (``k = shadowing``): soft-tissue
+    boundaries (R about 0.03) lose almost nothing, a strong reflector (bone, calcium, R
+    above 0.3) casts an acoustic shadow;
     attenuation ``A_i = 10^(-2 f sum_{j<i} alpha_j dr / 20)`` with ``dr`` in cm, partially
     compensated by time-gain ``exp(tgc * (-ln A_i))``. Echo: ``T_i^2 A_i^(1-tgc) (E_i + s_i)``.
     """
@@ -123,53 +160,98 @@ def ray_echo(
     jump = np.abs(np.diff(z, axis=0)) / np.maximum(z[1:] + z[:-1], 1e-6)
     s = np.minimum(1.0, reflection_gain * jump / step_mm)
     s = np.concatenate([s, np.zeros_like(s[:1])], axis=0)
-    loss = np.log1p(-np.minimum(shadowing * s**2, 0.999))
+    r = np.concatenate([jump, np.zeros_like(jump[:1])], axis=0)
+    loss = np.log1p(-np.minimum(shadowing * r**2, 0.999))
     log_t = np.cumsum(loss, axis=0) - loss
     db = np.cumsum(attenuation, axis=0) * (2.0 * frequency_mhz * step_mm / 10.0)
     log_a = -db * np.log(10.0) / 20.0
     return (np.exp(2.0 * log_t + (1.0 - tgc) * log_a) * (echo + s)).astype(np.float32)
 
 
-def rayleigh_speckle(
-    shape: tuple[int, ...], rng: np.random.Generator, sigma: float = 0.7
-) -> FloatArray:
-    """Envelope of a spatially correlated complex Gaussian field, normalised to mean 1.
-
-    Real and imaginary parts are white noise low-passed by the same Gaussian (a point-spread
-    function of ``sigma`` voxels): still circular Gaussian, so ``|z|`` is Rayleigh with
-    mean ``s sqrt(pi/2)``, which we divide out (``s`` the measured part std)."""
+def complex_speckle(
+    shape: tuple[int, ...], rng: np.random.Generator, sigma: float | tuple[float, ...] = 0.7
+) -> tuple[FloatArray, FloatArray]:
+    """Real and imaginary parts of a correlated circular complex Gaussian field, each of
+    unit variance: white noise low-passed by the same Gaussian PSF (``sigma`` samples per
+    axis), then divided by its measured std. ``|z|`` is Rayleigh at every point."""
     real = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma)
     imag = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma)
-    s = float(np.sqrt(0.5 * (real.var() + imag.var())))
-    return (np.hypot(real, imag) / (s * np.sqrt(np.pi / 2.0))).astype(np.float32)
+    s = np.float32(np.sqrt(0.5 * (real.var() + imag.var())))
+    return real / s, imag / s
 
 
-def simulate_ultrasound(
+def rayleigh_speckle(
+    shape: tuple[int, ...], rng: np.random.Generator, sigma: float | tuple[float, ...] = 0.7
+) -> FloatArray:
+    """Envelope ``|z|`` of :func:`complex_speckle` normalised to mean 1 (a Rayleigh envelope
+    of parameter 1 has mean ``sqrt(pi/2)``)."""
+    real, imag = complex_speckle(shape, rng, sigma)
+    return (np.hypot(real, imag) / np.sqrt(np.pi / 2.0)).astype(np.float32)
+
+
+def envelope(
+    echo: NDArray[np.floating],
+    speckle: tuple[NDArray[np.floating], NDArray[np.floating]],
+    noise: tuple[NDArray[np.floating], NDArray[np.floating]],
+    noise_level: float,
+) -> FloatArray:
+    """``|a z + n w|`` with ``a`` the mean echo, ``z``, ``w`` circular complex Gaussian fields
+    whose parts have unit variance (speckle, electronic noise) and ``n`` the noise amplitude:
+    Rayleigh of scale ``sqrt(a^2 + n^2)``, so a homogeneous region keeps mean/std = 1.913.
+    Same shapes."""
+    real = echo * speckle[0] + noise_level * noise[0]
+    imag = echo * speckle[1] + noise_level * noise[1]
+    return np.hypot(real, imag).astype(np.float32)
+
+
+def log_compress(
+    values: NDArray[np.floating], reference: float, dynamic_range_db: float
+) -> FloatArray:
+    """B-mode grey level ``255 (1 + 20 log10(e / e_ref) / DR)`` clipped to [0, 255]: the
+    reference maps to 255, ``DR`` dB below it to 0."""
+    db = 20.0 * np.log10(np.maximum(values, 1e-12) / reference)
+    return np.clip(255.0 * (1.0 + db / dynamic_range_db), 0.0, 255.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """:func:`simulate_envelope` output: ``values`` and noise-free ``echo`` ``(X, Y, Z)`` (0
+    outside the fan) and the fan mask."""
+
+    values: FloatArray
+    echo: FloatArray
+    fan: NDArray[np.bool_]
+
+
+def simulate_envelope(
     fractions: Mapping[str, FloatArray],
     probe: Probe,
     spacing_mm: float,
     rng: np.random.Generator,
     table: Mapping[str, AcousticTissue] = ACOUSTIC,
-    speckle: bool = True,
-) -> FloatArray:
-    """B-mode envelope volume ``(X, Y, Z)`` float32 in [0, 255], 0 outside the fan.
+    display: Display = Display(),
+) -> Envelope:
+    """Envelope of the echo (before log compression) on the voxel grid.
 
-    1. tissue properties sampled on the polar grid ``(R, T, P)`` (half-voxel range steps,
-       lateral/elevation steps of at most one voxel at full depth);
+    1. tissue properties and :func:`membrane_map` sampled on the polar grid ``(R, T, P)``
+       (steps of half a voxel in range and of 0.75 voxel laterally and in elevation at full
+       depth);
     2. :func:`ray_echo` along the range axis;
-    3. the echo resampled at each voxel's (r, theta, phi), times :func:`rayleigh_speckle`;
-    4. scaled so that the 99th percentile of the noise-free echo in the fan maps to 180.
+    3. speckle (:func:`complex_speckle`) drawn on the same polar grid, so the grain
+       follows the beam: ``grain_vox`` is the PSF sigma in voxels (lateral and elevation at
+       mid-depth, growing linearly with range);
+    4. echo and speckle interpolated at each voxel's (r, theta, phi) inside the fan, then
+       :func:`envelope` with white complex noise of amplitude ``reference_echo 10^(noise_db/20)``.
     """
     echo, impedance, attenuation = property_maps(fractions, table)
+    echo = echo + MEMBRANE_ECHO * membrane_map(fractions)
     shape = echo.shape
     depth = probe.depth_mm / spacing_mm  # voxels
     lat, ele = np.deg2rad(probe.lateral_deg), np.deg2rad(probe.elevation_deg)
-    n_r = int(np.ceil(2 * depth)) + 1
-    n_t = int(np.ceil(2 * lat * depth)) + 1
-    n_p = int(np.ceil(2 * ele * depth)) + 1
-    r = np.linspace(0.0, depth, n_r)
-    theta = np.linspace(-lat, lat, n_t)
-    phi = np.linspace(-ele, ele, n_p)
+    step_r, step_a = 0.5, 0.75 / depth  # voxels, radians
+    r = np.arange(int(np.ceil(depth / step_r)) + 1) * step_r
+    theta = np.linspace(-lat, lat, int(np.ceil(2 * lat / step_a)) + 1)
+    phi = np.linspace(-ele, ele, int(np.ceil(2 * ele / step_a)) + 1)
     basis = fan_basis(probe.axis)
     tt, pp = np.meshgrid(np.tan(theta), np.tan(phi), indexing="ij")  # (T, P)
     dirs = basis[0][:, None, None] + tt * basis[1][:, None, None] + pp * basis[2][:, None, None]
@@ -183,29 +265,73 @@ def simulate_ultrasound(
         sample(echo, 0.0),
         sample(impedance, OUTSIDE.impedance),
         sample(attenuation, OUTSIDE.attenuation),
-        step_mm=float(r[1] - r[0]) * spacing_mm,
+        step_mm=step_r * spacing_mm,
         frequency_mhz=probe.frequency_mhz,
+        tgc=display.tgc,
     )  # (R, T, P)
+    mid = step_a * depth / 2.0  # voxels between angular samples at mid-depth
+    sigma = (display.grain_vox[0] / step_r, display.grain_vox[1] / mid, display.grain_vox[2] / mid)
+    speckle = complex_speckle(polar_echo.shape, rng, sigma)
 
     points = np.indices(shape, dtype=np.float32).reshape(3, -1)  # (3, X*Y*Z)
     rr, th, ph = to_fan_coordinates(points, probe)
     inside = (rr <= depth) & (np.abs(th) <= lat) & (np.abs(ph) <= ele)
     index = np.stack(
         [
-            rr[inside] / (r[1] - r[0]),
+            rr[inside] / step_r,
             (th[inside] + lat) / (theta[1] - theta[0]),
             (ph[inside] + ele) / (phi[1] - phi[0]),
         ]
     )  # (3, N inside)
-    values = ndimage.map_coordinates(polar_echo, index, order=1, mode="nearest")
-    mean_echo = np.zeros(shape, dtype=np.float32)
-    mean_echo.reshape(-1)[inside] = values
-    positive = values[values > 0]
-    gain = 180.0 / float(np.percentile(positive, 99)) if positive.size else 0.0
-    image = mean_echo * np.float32(gain)
-    if speckle:
-        image *= rayleigh_speckle(shape, rng)
-    return np.clip(image, 0.0, 255.0)
+
+    def at_voxels(polar_volume: FloatArray) -> FloatArray:
+        return ndimage.map_coordinates(polar_volume, index, order=1, mode="nearest")
+
+    mean_echo = at_voxels(polar_echo)
+    # electronic noise: white (independent per voxel), circular, parts of unit variance
+    white = rng.standard_normal((2, mean_echo.size), dtype=np.float32)
+    values = envelope(
+        mean_echo,
+        (at_voxels(speckle[0]), at_voxels(speckle[1])),
+        (white[0], white[1]),
+        display.reference_echo * 10.0 ** (display.noise_db / 20.0),
+    )
+    out_values, out_echo = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    out_values.reshape(-1)[inside] = values
+    out_echo.reshape(-1)[inside] = mean_echo
+    return Envelope(out_values, out_echo, inside.reshape(shape))
+
+
+def simulate_ultrasound(
+    fractions: Mapping[str, FloatArray],
+    probe: Probe,
+    spacing_mm: float,
+    rng: np.random.Generator,
+    table: Mapping[str, AcousticTissue] = ACOUSTIC,
+    display: Display = Display(),
+) -> FloatArray:
+    """B-mode volume ``(X, Y, Z)`` float32: :func:`simulate_envelope` log-compressed
+    (:func:`log_compress`, fixed gain: the echo ``reference_echo`` maps to ``reference_grey``,
+    i.e. 255 is ``e_ref 10^((1 - g / 255) DR / 20)``), lightly smoothed inside the fan
+    (:func:`smooth_in_fan`), at least 1 inside the fan (so ``us > 0`` is the field of view)
+    and 0 outside."""
+    env = simulate_envelope(fractions, probe, spacing_mm, rng, table, display)
+    above_db = (1.0 - display.reference_grey / 255.0) * display.dynamic_range_db
+    reference = display.reference_echo * 10.0 ** (above_db / 20.0)
+    image = log_compress(env.values, reference, display.dynamic_range_db)
+    image = smooth_in_fan(image, env.fan, display.smooth_vox)
+    return np.where(env.fan, np.maximum(image, 1.0), 0.0).astype(np.float32)
+
+
+def smooth_in_fan(image: FloatArray, fan: NDArray[np.bool_], sigma: float) -> FloatArray:
+    """Normalised Gaussian smoothing ``G*(I m) / G*m`` (``m`` the fan mask): the outside's
+    zeros do not darken the fan's edge. Same shape; unchanged where ``sigma`` is 0."""
+    if sigma <= 0:
+        return image
+    mask = fan.astype(np.float32)
+    weight = ndimage.gaussian_filter(mask, sigma)
+    smooth = ndimage.gaussian_filter(image * mask, sigma) / np.maximum(weight, 1e-6)
+    return np.where(fan, smooth, 0.0).astype(np.float32)
 
 
 def place_probe(
@@ -213,30 +339,41 @@ def place_probe(
     target: NDArray[np.float64],
     spacing_mm: float,
     rng: np.random.Generator,
+    margin_mm: float = 10.0,
 ) -> Probe:
-    """A probe on the brain surface looking at ``target`` within its axial plane.
+    """A probe on the cortex in a craniotomy above ``target``, looking at it.
 
-    Of 24 horizontal directions from the target, one whose path to the brain surface is
-    among the shortest half is drawn (a craniotomy is placed close to the lesion); the apex
-    sits 2 mm outside the surface and the fan reaches 40 mm beyond the target."""
-    angles = np.linspace(0.0, 2 * np.pi, 24, endpoint=False)
-    steps = np.arange(0.0, 200.0 / spacing_mm, 0.5)
-    exits = []
-    for angle in angles:
-        direction = np.array([np.cos(angle), np.sin(angle), 0.0])
-        path = target[:, None] + direction[:, None] * steps[None]  # (3, S)
-        inside = ndimage.map_coordinates(brain.astype(np.float32), path, order=0, cval=0.0) > 0.5
-        outside = np.flatnonzero(~inside)
-        exits.append(steps[outside[0]] if outside.size else steps[-1])
-    exit_distance = np.asarray(exits)
-    short = np.flatnonzero(exit_distance <= np.median(exit_distance))
-    choice = int(rng.choice(short))
-    direction = np.array([np.cos(angles[choice]), np.sin(angles[choice]), 0.0])
-    distance = exit_distance[choice] + 2.0 / spacing_mm
+    Candidate sites are brain-surface voxels on the convexity, seen from the target at most
+    10 degrees below and 25 degrees above its horizontal plane (no skull base, and an axial
+    slice through the target cuts the sector close to its plane, as a fan), no more than
+    ``margin_mm`` farther from the target than the closest one. One is drawn uniformly; the
+    apex sits 1 mm outside it, the beam axis points at the target tilted by up to 6 degrees,
+    the sector opens 64-90 degrees laterally and 70-90 in elevation (the swept wedge; at
+    least the site's elevation plus 10 degrees, so that the axial plane through the target
+    reaches the apex region), and 60-80 mm deep (farther when the target needs it)."""
+    surface = brain & ~ndimage.binary_erosion(brain)
+    sites = np.argwhere(surface).astype(np.float64)  # (N, 3)
+    offset = sites - target
+    distance = np.linalg.norm(offset, axis=1)
+    height = offset[:, 2] / np.maximum(distance, 1e-6)  # sine of the site's elevation
+    allowed = (height >= -np.sin(np.deg2rad(10.0))) & (height <= np.sin(np.deg2rad(25.0)))
+    if not allowed.any():
+        allowed[:] = True
+    nearest = distance[allowed].min()
+    candidates = np.flatnonzero(allowed & (distance <= nearest + margin_mm / spacing_mm))
+    site = sites[int(rng.choice(candidates))]
+    outward = (site - target) / max(float(np.linalg.norm(site - target)), 1e-6)
+    apex = site + outward * (1.0 / spacing_mm)
+    tilt = rng.normal(size=3)
+    tilt -= tilt @ outward * outward
+    tilt *= np.tan(np.deg2rad(rng.uniform(0.0, 6.0))) / max(float(np.linalg.norm(tilt)), 1e-6)
+    axis = -outward + tilt
+    rise = float(np.rad2deg(np.arcsin(np.clip(outward[2], -1.0, 1.0))))
+    reach_mm = float(np.linalg.norm(target - apex)) * spacing_mm + 25.0
     return Probe(
-        apex=target + direction * distance,
-        axis=-direction,
-        depth_mm=float(distance * spacing_mm + 40.0),
-        lateral_deg=float(rng.uniform(30.0, 40.0)),
-        elevation_deg=float(rng.uniform(25.0, 35.0)),
+        apex=apex,
+        axis=axis / np.linalg.norm(axis),
+        depth_mm=float(min(100.0, max(rng.uniform(60.0, 80.0), reach_mm))),
+        lateral_deg=float(rng.uniform(32.0, 45.0)),
+        elevation_deg=float(max(rng.uniform(35.0, 45.0), abs(rise) + 10.0)),
     )
