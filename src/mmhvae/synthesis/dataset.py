@@ -120,7 +120,8 @@ def synthesize_dataset(
 
     ``model`` is a run folder or checkpoint; ``input`` a dataset folder, a case folder or a
     CSV manifest. Errors that concern the whole run (checkpoint, unknown modality names,
-    no cases) raise; an error in one case is recorded in ``report.failed`` and the run goes on.
+    no cases) raise; an error in one case (its data, an input pattern the method refuses,
+    a failed write) is recorded in ``report.failed`` and the run goes on.
     """
     device = device or default_device()
     if n_samples < 1:
@@ -142,7 +143,7 @@ def synthesize_dataset(
     for files in tqdm(cases, desc="synthesis", unit="case", disable=not progress):
         try:
             _one_case(method, config, files, Path(output), options, report)
-        except (MMHVAEError, ValueError) as error:
+        except (MMHVAEError, ValueError, OSError) as error:
             report.failed[files.case_id] = str(error)
             log.warning("case %s failed: %s", files.case_id, error)
     return report

@@ -1,0 +1,188 @@
+"""The evaluation pipeline: summaries (closed forms), the copy reference, model naming,
+refusals, and `mmhvae evaluate` end to end on the three complete real cases."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.synthesis.tiny_run import COMPLETE, tiny_run, write_manifest
+
+from mmhvae.cli.main import main
+from mmhvae.errors import ConfigError, DataError, OutputExistsError
+from mmhvae.evaluation.copy_reference import (
+    correlation_table,
+    modality_correlations,
+    pearson_in_mask,
+)
+from mmhvae.evaluation.evaluate import EvaluationOptions, evaluate, model_name, parse_model_specs
+from mmhvae.evaluation.scenarios import scenarios
+from mmhvae.evaluation.summary import mean_std_over_cases, rows_to_csv, summarise, summary_json
+
+
+def test_summary_weighs_cases_equally_and_skips_nan() -> None:
+    rows = [
+        {"model": "m", "case": "a", "target": "t2", "psnr": 10.0, "ssim": float("nan")},
+        {"model": "m", "case": "a", "target": "t2", "psnr": 20.0, "ssim": 0.5},
+        {"model": "m", "case": "b", "target": "t2", "psnr": 30.0, "ssim": float("nan")},
+    ]
+    mean, std, n = mean_std_over_cases(rows, "psnr")
+    assert (mean, n) == (22.5, 2) and std == pytest.approx(np.std([15.0, 30.0], ddof=1))
+    assert mean_std_over_cases(rows, "ssim") == (0.5, 0.0, 1)
+    (summary,) = summarise(rows, ["target"])
+    assert summary["cases"] == 2 and summary["psnr_mean"] == 22.5 and "mae_mean" not in summary
+
+
+def test_csv_and_json_keep_every_value() -> None:
+    rows = [
+        {
+            "model": "m",
+            "case": "a",
+            "inputs": "t1",
+            "target": "t2",
+            "n_inputs": 1,
+            "psnr": math.inf,
+            "mae": 0.125,
+            "ssim": float("nan"),
+        }
+    ]
+    (parsed,) = list(csv.DictReader(rows_to_csv(rows).splitlines()))
+    assert parsed["psnr"] == "inf" and parsed["mae"] == "0.125" and parsed["ssim"] == "nan"
+    data = json.loads(summary_json({"rows": rows}, {"protocol": "v1"}))
+    assert (
+        data["summary"]["rows"][0]["psnr"] == "inf" and data["summary"]["rows"][0]["ssim"] is None
+    )
+
+
+def test_pearson_and_the_correlation_table() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random((6, 7, 5))
+    mask = a > 0.2
+    assert pearson_in_mask(a, 3 * a + 1, mask) == pytest.approx(1.0)
+    b = rng.random(a.shape)
+    assert pearson_in_mask(a, b, mask) == pytest.approx(np.corrcoef(a[mask], b[mask])[0, 1])
+    assert math.isnan(pearson_in_mask(a, np.ones_like(a), mask))
+    cases = [({"t1": a, "t2": -a, "flair": 2 * a + b * 0.1}, mask), ({"t1": a, "t2": b}, mask)]
+    table = modality_correlations(cases, source="here")
+    r_ab = np.corrcoef(a[mask], b[mask])[0, 1]
+    assert table.r["t1"]["t2"] == table.r["t2"]["t1"] == pytest.approx((-1 + r_ab) / 2)
+    assert table.count["t1"]["flair"] == 1 and table.count["t1"]["t2"] == 2
+    assert table.best_source("t1", ["t2", "flair"]) == "flair"
+    assert table.best_source("flair", ["us", "t1"]) == "t1"  # never-seen pairs rank last
+    assert correlation_table([{("t1", "t2"): float("nan")}]).r == {}
+
+
+def test_model_names_and_specs(tmp_path: Path) -> None:
+    run = tmp_path / "run-a"
+    (run / "checkpoints").mkdir(parents=True)
+    assert model_name(run) == "run-a"
+    assert model_name(run / "checkpoints" / "best.pt") == "run-a"
+    assert parse_model_specs([f"mine={run}", str(run)]) == [("mine", run), ("run-a", run)]
+    with pytest.raises(ConfigError, match="used twice"):
+        parse_model_specs([run, run])
+    with pytest.raises(ConfigError, match="reserved"):
+        parse_model_specs([f"copy={run}"])
+
+
+@pytest.fixture(scope="module")
+def complete_cases(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_manifest(shared_data, COMPLETE, tmp_path_factory.mktemp("eval") / "cases.csv")
+
+
+@pytest.fixture(scope="module")
+def report(
+    shared_data: Path, complete_cases: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Two names for the tiny run plus the copy reference, single-missing, three cases."""
+    run = tiny_run(shared_data, tmp_path_factory)
+    out = tmp_path_factory.mktemp("report")
+    argv = [
+        "evaluate",
+        "--model",
+        f"a={run}",
+        "--model",
+        f"b={run}",
+        "--data",
+        str(complete_cases),
+        "--out",
+        str(out),
+        "--scenarios",
+        "single-missing",
+        "--no-lpips",
+        "--samples",
+        "2",
+        "--device",
+        "cpu",
+        "--overwrite",
+    ]
+    assert main(argv) == 0
+    return out
+
+
+def test_every_model_case_and_scenario_has_a_row(report: Path) -> None:
+    with (report / "per_case.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = {
+        (model, case, "+".join(s.inputs), s.target)
+        for model in ("a", "b", "copy")
+        for case in COMPLETE
+        for s in scenarios(("t1", "t1ce", "t2", "flair"), "single-missing")
+    }
+    assert {(r["model"], r["case"], r["inputs"], r["target"]) for r in rows} == expected
+    assert len(rows) == 3 * 3 * 4
+    for row in rows:
+        assert 0 < float(row["ssim"]) <= 1 and float(row["mae"]) > 0 and float(row["psnr"]) > 0
+        assert row["lpips"] == ""  # --no-lpips
+        assert float(row["psnr_tumour"]) > 0 and float(row["ssim_healthy"]) > 0  # all have seg
+    same = {(r["case"], r["target"]): r["psnr"] for r in rows if r["model"] == "a"}
+    assert same == {(r["case"], r["target"]): r["psnr"] for r in rows if r["model"] == "b"}
+    copies = [r for r in rows if r["model"] == "copy"]
+    assert all(r["copied_from"] in r["inputs"].split("+") for r in copies)
+
+
+def test_summaries_name_the_settings(report: Path) -> None:
+    data = json.loads((report / "summary.json").read_text())
+    assert data["protocol"] == "v1" and data["temperature"] == 0.7 and data["samples"] == 2
+    assert data["seed"] == 0 and set(data["models"]) == {"a", "b"}
+    assert "EVALUATED cases" in " ".join(data["notes"])  # no training data recorded/given
+    overall = {r["model"]: r for r in data["summary"]["overall"]}
+    assert set(overall) == {"a", "b", "copy"} and overall["a"]["cases"] == 3
+    per = data["summary"]["per_target_and_n_inputs"]
+    assert {(r["model"], r["target"], r["n_inputs"]) for r in per} == {
+        (m, t, 3) for m in ("a", "b", "copy") for t in ("t1", "t1ce", "t2", "flair")
+    }
+    markdown = (report / "summary.md").read_text()
+    assert "protocol v1" in markdown and "**temperature**: 0.7" in markdown
+    assert "LPIPS not computed" in markdown
+
+
+def test_html_report_parses_and_shows_montages(report: Path) -> None:
+    images: list[str] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "img":
+                images.append(dict(attrs)["src"] or "")
+
+    Collect().feed((report / "report.html").read_text())
+    assert len(images) == 6 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert len(list((report / "montages").glob("*.png"))) == 6
+
+
+def test_an_existing_report_is_not_replaced(report: Path, complete_cases: Path) -> None:
+    with pytest.raises(OutputExistsError, match="per_case.csv"):
+        evaluate([], complete_cases, report, EvaluationOptions(lpips=False))
+
+
+def test_unknown_cases_and_nothing_to_evaluate_are_refused(
+    complete_cases: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(DataError, match="no-such-case"):
+        evaluate([], complete_cases, tmp_path, EvaluationOptions(cases=("no-such-case",)))
+    with pytest.raises(ConfigError, match="nothing to evaluate"):
+        evaluate([], complete_cases, tmp_path, EvaluationOptions(copy=False))

@@ -1,0 +1,78 @@
+"""Slice-batch synthesis: range mappings, batching over brain slices, seeding, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mmhvae.synthesis.slices import (
+    brain_slices,
+    synthesize_slices,
+    to_model_range,
+    to_unit_range,
+)
+
+from .fakes import MeanOfPresent
+
+MODALITIES = ("t1", "t2", "flair")
+
+
+def _case(slices: int = 10, size: int = 16, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    images = rng.random((3, slices, size, size)).astype(np.float32)
+    mask = np.zeros((slices, size, size), dtype=bool)
+    mask[2:8, 3:13, 4:12] = True  # slices 0, 1, 8, 9 hold no brain
+    return images * mask, mask
+
+
+def test_model_range_maps_unit_interval_and_marks_background_and_absent() -> None:
+    images, mask = _case()
+    present = np.array([True, False, True])
+    out = to_model_range(images, present, mask)
+    np.testing.assert_allclose(out[0][mask], 2 * images[0][mask] - 1, atol=1e-6)
+    assert (out[0][~mask] == -1).all()
+    assert (out[1] == -1).all()  # absent: -1 whatever it held
+
+
+def test_unit_range_is_the_inverse_and_zero_outside() -> None:
+    x = torch.linspace(-1.5, 1.5, 7).reshape(1, 1, 1, 7)
+    mask = torch.tensor([[[[1, 1, 1, 1, 1, 1, 0]]]], dtype=torch.bool)
+    y = to_unit_range(x, mask)
+    expected = torch.tensor([0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 0.0])
+    torch.testing.assert_close(y.flatten(), expected)
+
+
+def test_only_brain_slices_are_computed_in_batches() -> None:
+    images, mask = _case()
+    method = MeanOfPresent(MODALITIES)
+    out = synthesize_slices(method, images, [True, True, False], mask, 0.0, batch_size=4)
+    assert list(brain_slices(mask)) == [2, 3, 4, 5, 6, 7]
+    assert method.calls == [4, 2]
+    assert out.std is None and out.mean.shape == images.shape
+    assert (out.mean[:, [0, 1, 8, 9]] == 0).all() and (out.mean[:, ~mask] == 0).all()
+    # at temperature 0 the fake returns the mean of the present images, in [0, 1] units
+    expected = (images[0] + images[1]) / 2
+    np.testing.assert_allclose(out.mean[2][mask], expected[mask], atol=1e-6)
+
+
+def test_seeded_calls_repeat_and_leave_the_global_rng_alone() -> None:
+    images, mask = _case()
+    method = MeanOfPresent(MODALITIES)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = synthesize_slices(method, images, [True, False, True], mask, 0.7, n_samples=3, seed=5)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = synthesize_slices(method, images, [True, False, True], mask, 0.7, n_samples=3, seed=5)
+    c = synthesize_slices(method, images, [True, False, True], mask, 0.7, n_samples=3, seed=6)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    assert a.std is not None and c.std is not None
+    assert not np.array_equal(a.std, c.std)
+    assert (a.std[:, ~mask] == 0).all() and a.std.max() <= 0.5  # half the [-1, 1] spread
+
+
+@pytest.mark.parametrize("present", [[False, False, False], [True, True]])
+def test_bad_present_vectors_are_refused(present: list[bool]) -> None:
+    images, mask = _case()
+    with pytest.raises(ValueError):
+        synthesize_slices(MeanOfPresent(MODALITIES), images, present, mask)
