@@ -67,7 +67,7 @@ class ModelConfig:
     encoder_blocks: int = 1  # residual blocks per scale in each modality's encoder
     # inverted-residual cells of the shared top-down path at each scale (finest first): few at
     # the costly fine scales, more at the coarse ones where they are cheap
-    topdown_cells: tuple[int, ...] = (0, 1, 1, 4, 4, 4, 4)
+    topdown_cells: tuple[int, ...] = (0, 1, 2, 5, 5, 5, 6)
     cell_expansion: int = 6  # width factor inside a top-down cell (NVAE's)
     decoder_blocks: int = 2  # residual blocks of each modality's full-resolution head
     se_reduction: int = 4

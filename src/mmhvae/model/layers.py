@@ -117,11 +117,16 @@ class Downsample(nn.Module):
 
 
 class Upsample(nn.Module):
-    """Nearest-neighbour x2 then a 3x3 convolution to the new width (no checkerboard)."""
+    """x2 upsampling to a new width: 1x1 conv at the coarse scale, nearest x2, depthwise 3x3.
+
+    Mixing channels before upsampling and smoothing with a depthwise conv after costs about a
+    tenth of a full 3x3 conv at the fine scale, where most of the top-down time is spent.
+    """
 
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.conv = conv(spatial_dims, in_channels, out_channels, 3)
+        self.mix = conv(spatial_dims, in_channels, out_channels, 1)
+        self.smooth = conv(spatial_dims, out_channels, out_channels, 3, groups=out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return self.smooth(F.interpolate(self.mix(x), scale_factor=2.0, mode="nearest"))

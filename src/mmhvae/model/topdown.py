@@ -35,16 +35,17 @@ def posterior(prior: Normal, experts: Normal, weight: Tensor) -> Normal:
 class ExpertHead(nn.Module):
     """Posterior expert of modality m from the state h and m's skip features s_m:
 
-    params = conv1(silu(conv3_s(s_m) + conv3_h(h)))  -> (mu, log sigma) of 2 * lc channels.
+    params = conv1(silu(conv3_s(s_m) + conv1_h(h)))  -> (mu, log sigma) of 2 * lc channels.
 
-    This is a 3x3 conv of concat(h, s_m) split in two, so the skip part runs once per modality
-    (B rows) and the state part once per component (N rows); only the 1x1 conv sees M * N rows.
+    This is a conv of concat(h, s_m) split in two, so the skip part runs once per modality
+    (B rows) and the state part once per component (N rows); only the last 1x1 conv sees
+    M * N rows. The state part is 1x1: the state has just been through a spatial cell.
     """
 
     def __init__(self, spatial_dims: int, channels: int, latent: int) -> None:
         super().__init__()
         self.from_skip = conv(spatial_dims, channels, channels, 3)
-        self.from_state = conv(spatial_dims, channels, channels, 3, bias=False)
+        self.from_state = conv(spatial_dims, channels, channels, 1, bias=False)
         self.out = conv(spatial_dims, channels, 2 * latent, 1)
 
     def forward(self, h: Tensor, skips: Tensor) -> Normal:
