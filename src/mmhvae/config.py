@@ -88,7 +88,7 @@ class TrainConfig:
     lr_warmup_steps: int = 200
     lr_min_factor: float = 0.05
     components: int = 3  # K subsets sampled per example and step
-    beta: float = 1.0  # KL weight after warm-up
+    beta: float = 1.0  # KL weight after warm-up, on the KL in nats per voxel of one image
     kl_warmup_steps: int = 2000
     gan: bool = True
     gan_weight: float = 0.05

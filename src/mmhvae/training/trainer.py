@@ -277,7 +277,11 @@ def train_step(
     nets.opt_g.zero_grad(set_to_none=True)
     with _autocast(config, device):
         recon, kl, kl_levels, fakes = nets.generator(images, present, mask, t.components)
-        loss = recon + kl_weight(step, t.kl_warmup_steps, t.beta) * kl
+        # The rate is weighed per voxel, like the distortion (a mean L1 per voxel): the ELBO
+        # of a Laplace likelihood divided by the voxels of one image. Unnormalised, the KL in
+        # nats (~1e4 for tiny at the start) would swamp the L1 and collapse the posterior.
+        voxels = images[0, 0, 0].numel()
+        loss = recon + kl_weight(step, t.kl_warmup_steps, t.beta) * kl / voxels
         if nets.discs is not None and gan_active(step, t.gan, t.gan_start):
             with _frozen(nets.discs):
                 scores = nets.discs(fakes)  # (K*B, M, P)
