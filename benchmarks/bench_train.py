@@ -17,7 +17,7 @@ import torch
 
 from mmhvae.config import load_config
 from mmhvae.training.distributed import DistInfo
-from mmhvae.training.trainer import LossMeter, _build_networks, train_step
+from mmhvae.training.trainer import LossMeter, build_networks, train_step
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     modalities = ("t1", "t1ce", "t2", "flair")
     info = DistInfo(0, 1, 0, torch.device(args.device))
     torch.manual_seed(0)
-    nets = _build_networks(config, modalities, info)
+    nets = build_networks(config, modalities, info)
     b, side = config.train.batch_size, config.model.image_size
     batch = {
         "images": torch.rand(b, len(modalities), 1, side, side) * 2 - 1,  # (B, M, C, H, W)

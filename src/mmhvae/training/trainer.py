@@ -176,7 +176,7 @@ def _fit(
     cache = Path(config.data.cache_dir) if config.data.cache_dir else run_dir / "cache"
     _seed_everything(t.seed)  # identical initial weights on every rank
     dataset = build_training_data(config, data, cache, progress=info.is_main)
-    nets = _build_networks(config, dataset.modalities, info)
+    nets = build_networks(config, dataset.modalities, info)
     meter = LossMeter(info.device)
     extra: dict[str, Any] = {"best_val": math.inf, "elapsed": 0.0}
     if state:
@@ -202,7 +202,7 @@ def _fit(
         logging_due = done % t.log_every == 0 or done == t.steps
         lrs = _set_learning_rates(nets, config, step)
         logged = train_step(nets, next(batches), step, config, meter, info, logging_due)
-        last = done == t.steps or (logging_due and _out_of_time(clock, t, info))
+        last = done == t.steps or _out_of_time(clock, t, info)
         bar.update(1)
         if logged is not None:
             losses = logged | lrs | {"kl_weight": kl_weight(step, t.kl_warmup_steps, t.beta)}
@@ -342,7 +342,7 @@ def _prepare_run_dir(
     return None
 
 
-def _build_networks(config: Config, modalities: tuple[str, ...], info: ddp.DistInfo) -> Networks:
+def build_networks(config: Config, modalities: tuple[str, ...], info: ddp.DistInfo) -> Networks:
     t = config.train
     if t.optimizer not in OPTIMIZERS:
         raise ConfigError(
@@ -382,7 +382,8 @@ def _set_learning_rates(nets: Networks, config: Config, step: int) -> dict[str, 
 
 def _out_of_time(clock: _Clock, t: TrainConfig, info: ddp.DistInfo) -> bool:
     """True once ``train.time_budget_minutes`` of training time have passed (0: never); any
-    rank's clock stops every rank, so they leave the loop at the same step."""
+    rank's clock stops every rank, so they leave the loop at the same step (one all-reduce
+    per step under DDP, only when a budget is set)."""
     if t.time_budget_minutes <= 0:
         return False
     late = torch.tensor([float(clock.now() >= 60.0 * t.time_budget_minutes)], device=info.device)
