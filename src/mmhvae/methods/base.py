@@ -42,6 +42,8 @@ class Method(nn.Module):
     """Base class: a generator over ``modalities`` (ordered, canonical names)."""
 
     name: str = ""
+    # False: the trainer builds no discriminators and adds no GAN term (e.g. mmhvae-nogan)
+    adversarial: bool = True
 
     def __init__(self, modalities: tuple[str, ...]) -> None:
         super().__init__()
@@ -50,7 +52,7 @@ class Method(nn.Module):
     def generator_output(
         self, images: Tensor, present: Tensor, mask: Tensor, components: int
     ) -> GeneratorOutput:
-        """One training pass on a batch: images (B, M, C, H, W), present (B, M), mask (B, 1, H, W)."""
+        """One training pass: images (B, M, C, H, W), present (B, M), mask (B, 1, H, W)."""
         raise NotImplementedError
 
     @torch.no_grad()

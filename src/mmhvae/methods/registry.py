@@ -6,13 +6,27 @@ from collections.abc import Callable
 
 from mmhvae.config import Config
 from mmhvae.errors import ConfigError
+from mmhvae.methods.ablations import build_flat, build_nogan, build_nomix
 from mmhvae.methods.base import Method
+from mmhvae.methods.mhvae import build_mhvae
 from mmhvae.methods.mmhvae import build_mmhvae
+from mmhvae.methods.mmvae import build_mmvae
+from mmhvae.methods.mopoe import build_mopoe
+from mmhvae.methods.mvae import build_mvae
+from mmhvae.methods.unet import build_unet
 
 Builder = Callable[[Config, tuple[str, ...]], Method]
 
 METHODS: dict[str, Builder] = {
     "mmhvae": build_mmhvae,
+    "mvae": build_mvae,
+    "mmvae": build_mmvae,
+    "mopoe": build_mopoe,
+    "mhvae": build_mhvae,
+    "unet": build_unet,
+    "mmhvae-nogan": build_nogan,
+    "mmhvae-nomix": build_nomix,
+    "mmhvae-flat": build_flat,
 }
 
 
