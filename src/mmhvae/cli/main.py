@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "setup-lpips": ("mmhvae.cli.setup_lpips", "fetch and convert the LPIPS AlexNet weights"),
     "demo": ("mmhvae.cli.demo", "phantom -> train -> synthesize -> evaluate -> report"),
     "benchmark": ("mmhvae.cli.benchmark", "time synthesis and training steps"),
+    "compare": ("mmhvae.cli.compare", "train several methods alike and compare them"),
 }
 
 
