@@ -105,8 +105,8 @@ class TrainConfig:
     image_every: int = 1000
     checkpoint_every: int = 1000
     val_slices: int = 32
-    # minutes of training after which the run stops cleanly (checkpoint + final validation) at
-    # the next logging step, so methods can be compared at equal wall-clock cost; 0: no budget
+    # minutes of training after which the run stops cleanly (checkpoint + final validation)
+    # after the current step, so methods can be compared at equal wall-clock cost; 0: no budget
     time_budget_minutes: float = 0.0
 
 
