@@ -114,8 +114,6 @@ def report(
         "--scenarios",
         "single-missing",
         "--no-lpips",
-        "--samples",
-        "2",
         "--device",
         "cpu",
         "--overwrite",
@@ -147,7 +145,7 @@ def test_every_model_case_and_scenario_has_a_row(report: Path) -> None:
 
 def test_summaries_name_the_settings(report: Path) -> None:
     data = json.loads((report / "summary.json").read_text())
-    assert data["protocol"] == "v1" and data["temperature"] == 0.7 and data["samples"] == 2
+    assert data["protocol"] == "v1" and data["temperature"] == 0.7 and data["samples"] == 1
     assert data["seed"] == 0 and set(data["models"]) == {"a", "b"}
     assert "EVALUATED cases" in " ".join(data["notes"])  # no training data recorded/given
     overall = {r["model"]: r for r in data["summary"]["overall"]}

@@ -196,7 +196,6 @@ def evaluate_models(
     _refuse_existing(out, options.overwrite)
     files = _select_cases(discover_cases(data, options.layout), options.cases)
     device = options.device or default_device()
-    batch_size = options.batch_size or default_batch_size(device)
     notes: list[str] = []
     lpips_model = _lpips_model(options, device, notes)
     union = tuple(dict.fromkeys(m for model in models for m in model.method.modalities))
@@ -223,7 +222,7 @@ def evaluate_models(
         for model in models:
             prepared = _prepared(case, model, prepared_cache)
             new_rows, montage = _score_model(
-                model, case, prepared, scored, mode, options, device, batch_size, lpips_model, out
+                model, case, prepared, scored, mode, options, device, lpips_model, out
             )
             rows += new_rows
             if montage is not None:
@@ -313,11 +312,11 @@ def _score_model(
     mode: ScenarioMode,
     options: EvaluationOptions,
     device: str,
-    batch_size: int,
     lpips_model: Any,
     out: Path,
 ) -> tuple[list[Row], Path | None]:
     """The rows of one model on one case: one synthesis call per input subset."""
+    batch_size = options.batch_size or default_batch_size(device, model.config.model.image_size)
     modalities = tuple(model.method.modalities)
     available = [m for m in modalities if m in scored.truth]
     pairs = scenarios(available, mode)

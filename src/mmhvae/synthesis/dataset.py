@@ -50,9 +50,12 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def default_batch_size(device: str | torch.device) -> int:
-    """32 slices per call on CPU (memory-friendly); a whole volume at once on a GPU."""
-    return 160 if torch.device(device).type == "cuda" else 32
+def default_batch_size(device: str | torch.device, image_size: int = 192) -> int:
+    """Slices per model call: on CPU as many as hold 32 slices of 192 x 192 pixels (memory
+    stays bounded, small models are not dominated by per-call overhead); 160 on a GPU."""
+    if torch.device(device).type == "cuda":
+        return 160
+    return max(1, (32 * 192 * 192) // (image_size * image_size))
 
 
 def output_paths(
@@ -132,7 +135,7 @@ def synthesize_dataset(
         leave_out=known_modalities(leave_out, modalities, "--leave-out"),
         temperature=temperature,
         n_samples=n_samples,
-        batch_size=batch_size or default_batch_size(device),
+        batch_size=batch_size or default_batch_size(device, config.model.image_size),
         suffix=suffix,
         overwrite=overwrite,
         seed=seed,
