@@ -102,3 +102,42 @@ def test_table_holds_means_over_cases_costs_and_the_copy_reference() -> None:
     text = markdown(records, table, {"seed": 0})
     assert "| mmhvae | 22.33 ± 1.41 |" in text
     assert "| copy |" in text and "1,000" in text
+
+
+@pytest.mark.filterwarnings("ignore:.*none held out")
+def test_time_budget_stops_cleanly_and_nogan_has_no_discriminators(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    from mmhvae.config import load_config
+    from mmhvae.training.checkpoint import load_checkpoint
+    from mmhvae.training.trainer import fit
+
+    manifest = tmp_path / "one.csv"
+    lines = (shared_data / "cases.csv").read_text().splitlines()
+    keep = [line for line in lines[1:] if line.startswith("brats-met-00110,")]
+    manifest.write_text(
+        "case,modality,path,kind,note\n"
+        + "\n".join(line.replace(",brain", f",{shared_data}/brain", 1) for line in keep)
+        + "\n"
+    )
+    config = load_config(
+        "tiny",
+        [
+            "method=mmhvae-nogan",
+            "data.val_cases=0",
+            "model.image_size=32",
+            "model.channels=[4, 8, 8]",
+            "model.latent_channels=[2, 4, 0]",
+            "model.top_latent_dim=8",
+            "model.topdown_cells=[1, 1, 1]",
+            "train.steps=50",
+            "train.batch_size=2",
+            "train.val_slices=2",
+            "train.time_budget_minutes=1e-6",
+        ],
+    )
+    result = fit(config, manifest, tmp_path / "run", device="cpu")
+    assert result.steps == 1  # the budget is spent after the first step
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["step"] == 1 and state["disc_state"] == {}
+    assert result.validation  # the final validation ran
