@@ -54,6 +54,12 @@ def write_inputs(shared: Path, work: Path, config_name: str) -> tuple[Path, Path
     return run, manifest
 
 
+def _console_script() -> str:
+    """The `mmhvae` script of this interpreter's environment (also when not activated)."""
+    beside = Path(sys.executable).parent / "mmhvae"
+    return str(beside) if beside.is_file() else (shutil.which("mmhvae") or "mmhvae")
+
+
 def time_once(command: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one process, from /usr/bin/time -v."""
     result = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)
@@ -80,7 +86,7 @@ def main() -> None:
     run, manifest = write_inputs(args.shared, args.work, args.config)
     out = args.work / "out"
     command = [
-        shutil.which("mmhvae") or "mmhvae",
+        _console_script(),
         "synthesize",
         "--model",
         str(run),

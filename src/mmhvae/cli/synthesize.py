@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         layout=args.layout,
     )
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for case_id, why in report.skipped.items():
         print(f"skipped {case_id}: {why}")
     for case_id, why in report.failed.items():

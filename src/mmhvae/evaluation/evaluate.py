@@ -214,6 +214,7 @@ def evaluate_models(
     montages: list[Path] = []
     for case_files in tqdm(files, desc="evaluation", unit="case", disable=not options.progress):
         case = load_case(case_files, union, resample=resample)
+        notes += case.warnings
         normalised, mask = normalised_volumes(case, union)
         if not mask.any():
             raise DataError(f"case {case.case_id}: empty brain mask")

@@ -39,11 +39,13 @@ STD_SUFFIX = "_std"
 
 @dataclass
 class SynthesisReport:
-    """What a dataset run did: files written, cases skipped (why), cases failed (why)."""
+    """What a dataset run did: files written, cases skipped (why), cases failed (why), and
+    the warnings of the cases it loaded."""
 
     written: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # the data layer's (resampling, ...)
 
 
 def default_device() -> str:
@@ -173,6 +175,7 @@ def _one_case(
         report.skipped[files.case_id] = "outputs exist (use --overwrite to replace them)"
         return
     case = load_case(files, modalities, resample=config.data.resample)
+    report.warnings += case.warnings
     # an all-zero volume counts as absent only once loaded: plan again
     present = [m for m in modalities if m in case.images]
     plan = plan_synthesis(files.case_id, modalities, present, options.targets, options.leave_out)
