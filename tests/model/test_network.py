@@ -170,3 +170,19 @@ def test_default_architecture_size_and_every_input_subset() -> None:
         out = net(images, present, subsets, mask, temperature=0.7)
     assert out.decoded.shape == (15, 1, 4, 1, 192, 192) and torch.isfinite(out.decoded).all()
     assert torch.isfinite(out.kl).all() and out.kl.shape == (7,)
+
+
+def test_one_pattern_fast_path_equals_the_masked_product() -> None:
+    """A batch sharing one input pattern runs only the given encoders; the result must equal
+    the general path (every encoder, zero-precision experts), which a mixed batch takes."""
+    torch.manual_seed(0)
+    net = MMHVAE(SMALL, MODALITIES).eval()
+    pattern = torch.tensor([[True, False, True, False]])
+    uniform = pattern.expand(2, -1)
+    images, mask = _batch(SMALL, uniform)
+    mixed = torch.cat([uniform, torch.tensor([[False, True, False, False]])])  # forces masking
+    images3 = torch.cat([images, images[:1]])
+    mask3 = torch.cat([mask, mask[:1]])
+    fast = net.synthesize(images, uniform, mask, temperature=0.0).mean
+    general = net.synthesize(images3, mixed, mask3, temperature=0.0).mean[:2]
+    torch.testing.assert_close(fast, general, atol=1e-5, rtol=1e-5)

@@ -75,13 +75,17 @@ class MMHVAE(nn.Module):
     def levels(self) -> int:
         return self.topdown.levels
 
-    def encode(self, images: Tensor) -> list[Tensor]:
-        """images (B, M, C, ...) -> per scale i the skip features (M, B, c_i, ...).
+    def encode(self, images: Tensor, only: list[int] | None = None) -> list[Tensor]:
+        """images (B, M, C, ...) -> per scale i the skip features (M', B, c_i, ...).
 
-        Every encoder runs, also on absent modalities (their images are -1): absence is handled
-        by zero expert weight, which avoids a data-dependent branch and a host sync.
+        In training every encoder runs, also on absent modalities (their images are -1):
+        absence is handled by zero expert weight, which avoids a data-dependent branch and a
+        host sync. ``only`` (modality indices) runs just those encoders: synthesis uses it when
+        the whole batch shares one input pattern, as the slices of one volume do.
         """
-        per_modality = [enc(images[:, m]) for m, enc in enumerate(self.encoders.values())]
+        indices = range(len(self.modalities)) if only is None else only
+        encoders = list(self.encoders.values())
+        per_modality = [encoders[m](images[:, m]) for m in indices]
         return [torch.stack(scale) for scale in zip(*per_modality, strict=True)]
 
     def forward(
@@ -126,8 +130,17 @@ class MMHVAE(nn.Module):
         """
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
-        skips = self.encode(images)
-        weight = present.bool().T  # (M, B): one component, the given modalities
+        present = present.bool()
+        if bool((present == present[:1]).all()):
+            # One input pattern for the whole batch (a volume's slices): only the given
+            # modalities' encoders and experts run; the product is the same without the
+            # zero-precision experts. Synthesis may sync: it is not a training step.
+            given = [int(i) for i in present[0].nonzero().flatten()]
+            skips = self.encode(images, given)
+            weight = torch.ones(len(given), present.shape[0], device=present.device)  # (M', B)
+        else:
+            skips = self.encode(images)
+            weight = present.T  # (M, B): one component, the given modalities
         masks = mask.bool()
 
         def sample() -> Tensor:
