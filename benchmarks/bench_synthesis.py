@@ -3,7 +3,7 @@ input (t1 of the real tcga-fg-6692), three outputs (t1ce, t2, flair), the `defau
 with random weights (speed does not depend on training), NIfTI in and out.
 
     python benchmarks/bench_synthesis.py [--shared ../shared] [--work /tmp/bench-synth]
-        [--repeats 3] [--batch-size 32] [--config default]
+        [--repeats 3] [--batch-size 8] [--config default]
 
 Writes an untrained checkpoint and a one-row manifest to --work, then times whole
 `mmhvae synthesize` processes with /usr/bin/time -v and prints the wall time of each run,
@@ -79,7 +79,7 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-synth"))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--config", default="default")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
-        help="axial slices per model call (CPU: 32 at 192x192, more for smaller models; CUDA: 160)",
+        help="axial slices per model call (CPU: 8 at 192x192, more for smaller models; CUDA: 160)",
     )
     parser.add_argument(
         "--suffix", default="_synth", help="added to the file names of synthetic files ('_synth')"
