@@ -108,7 +108,9 @@ def run_demo(options: DemoOptions) -> DemoResult:
         [run_dir],
         test_data,
         report_dir,
-        EvaluationOptions(seed=options.seed, device=device, progress=options.progress),
+        EvaluationOptions(
+            seed=options.seed, device=device, copy_from=str(train_data), progress=options.progress
+        ),
     )
     timings["evaluate"] = time.perf_counter() - clock
     return DemoResult(

@@ -147,7 +147,9 @@ def test_summaries_name_the_settings(report: Path) -> None:
     data = json.loads((report / "summary.json").read_text())
     assert data["protocol"] == "v1" and data["temperature"] == 0.7 and data["samples"] == 1
     assert data["seed"] == 0 and set(data["models"]) == {"a", "b"}
-    assert "EVALUATED cases" in " ".join(data["notes"])  # no training data recorded/given
+    # the run recorded its training data (RUN/run.yaml): the copy table comes from there
+    assert "EVALUATED cases" not in " ".join(data["notes"])
+    assert data["copy reference"].endswith("train.csv")
     overall = {r["model"]: r for r in data["summary"]["overall"]}
     assert set(overall) == {"a", "b", "copy"} and overall["a"]["cases"] == 3
     per = data["summary"]["per_target_and_n_inputs"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from mmhvae.data.layouts import CaseFiles, Layout, discover_cases
 from mmhvae.data.modalities import canonical_modality, sort_modalities
 from mmhvae.data.preprocess import GridInfo, Prepared, prepare_case
 from mmhvae.errors import DataError
+from mmhvae.files import atomic_path
 
 CACHE_VERSION = 2
 
@@ -208,14 +207,8 @@ class CaseCache:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        write(handle)
 
 
 def load_prepared_dataset(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
 from mmhvae.errors import DataError, OutputExistsError
+from mmhvae.files import atomic_path
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 VolumeKind = Literal["image", "seg", "mask"]
@@ -131,14 +130,7 @@ def save_volume(
         image.set_sform(affine, code=codes[1])
     image.set_data_dtype(dtype)
     image.header.set_slope_inter(1.0, 0.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = ".nii.gz" if path.name.lower().endswith(".gz") else ".nii"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=suffix) as tmp:
         nib.save(image, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

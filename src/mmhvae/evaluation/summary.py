@@ -13,13 +13,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mmhvae.files import write_text_atomic
 
 PROTOCOL_VERSION = "v1"
 
@@ -84,19 +84,6 @@ def summarise(rows: Sequence[Row], keys: Sequence[str]) -> list[Row]:
 
 def all_summaries(rows: Sequence[Row]) -> dict[str, list[Row]]:
     return {level: summarise(rows, keys) for level, keys in LEVELS.items()}
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def rows_to_csv(rows: Sequence[Row]) -> str:

@@ -14,10 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from tqdm import tqdm
 from mmhvae.data.modalities import parse_modalities
 from mmhvae.data.nifti import save_volume
 from mmhvae.errors import ConfigError, OutputExistsError
+from mmhvae.files import write_text_atomic
 from mmhvae.phantom.anatomy import (
     Anatomy,
     FloatArray,
@@ -180,7 +179,7 @@ def make_phantom_dataset(
         rows.extend(write_case(case, out))
         cases.append(_case_record(case))
     manifest = out / "cases.csv"
-    _write_text(manifest, _manifest_text(rows))
+    write_text_atomic(manifest, _manifest_text(rows))
     params = {
         "n_cases": n_cases,
         "modalities": list(modalities),
@@ -195,8 +194,8 @@ def make_phantom_dataset(
         "labels": {"1": "necrotic core", "2": "oedema", "4": "enhancing tumour"},
         "cases": cases,
     }
-    _write_text(out / "phantom.json", json.dumps(params, indent=1) + "\n")
-    _write_text(out / "README.md", _readme(n_cases, modalities, missing_rate, size, seed))
+    write_text_atomic(out / "phantom.json", json.dumps(params, indent=1) + "\n")
+    write_text_atomic(out / "README.md", _readme(n_cases, modalities, missing_rate, size, seed))
     return manifest
 
 
@@ -261,17 +260,6 @@ def _manifest_text(rows: list[dict[str, str]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _case_record(case: PhantomCase) -> dict[str, object]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +18,15 @@ import yaml
 from PIL import Image
 
 from mmhvae.config import Config, config_to_dict
+from mmhvae.files import write_bytes_atomic
 
 LOSSES_CSV = "losses.csv"
 VALIDATION_CSV = "validation.csv"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_config(config: Config, path: Path) -> None:
     """The resolved config as YAML, atomically."""
-    write_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False).encode())
+    write_bytes_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False).encode())
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
@@ -78,7 +64,7 @@ class RunLog:
         path = self.run_dir / "images" / f"step_{step:06d}.png"
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
-        write_atomic(path, buffer.getvalue())
+        write_bytes_atomic(path, buffer.getvalue())
         return path
 
     def close(self) -> None:
@@ -113,4 +99,4 @@ class RunLog:
         writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-        write_atomic(path, buffer.getvalue().encode())
+        write_bytes_atomic(path, buffer.getvalue().encode())

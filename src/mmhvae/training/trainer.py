@@ -23,11 +23,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from mmhvae.config import Config, TrainConfig, config_to_dict
 from mmhvae.errors import CheckpointError, ConfigError, MMHVAEError, OutputExistsError
+from mmhvae.files import write_bytes_atomic
 from mmhvae.losses.gan import lsgan_discriminator, lsgan_generator
 from mmhvae.methods import build_method
 from mmhvae.methods.base import Method
@@ -189,6 +191,9 @@ def _fit(
     log = RunLog(run_dir, resume_step=start if state else None, enabled=info.is_main)
     if info.is_main:
         write_config(config, run_dir / "config.yaml")
+        # Where the run learnt from: evaluation derives the copy reference from these cases.
+        record = {"data": str(data.resolve()), "modalities": list(dataset.modalities)}
+        write_bytes_atomic(run_dir / "run.yaml", yaml.safe_dump(record).encode())
     clock = _Clock(float(extra["elapsed"]))
     first_val: dict[str, float] = {}
     if not state and info.is_main:
