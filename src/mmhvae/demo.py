@@ -37,6 +37,7 @@ class DemoOptions:
     seed: int = 0
     overwrite: bool = False
     progress: bool = True
+    overrides: tuple[str, ...] = ()  # extra `key=value` settings of the training config
 
 
 @dataclass
@@ -92,7 +93,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
     ]
     if on_gpu:
         overrides += ["train.batch_size=32", "train.num_workers=4"]
-    config = load_config("tiny", overrides)
+    config = load_config("tiny", overrides + list(options.overrides))
     clock = time.perf_counter()
     run_dir = out / "run"
     fit(config, train_data, run_dir, device=device)

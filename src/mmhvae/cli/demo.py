@@ -21,6 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-cases", type=int, default=4, help="held-out phantom cases")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the tiny training config (repeatable), e.g. train.beta=0.05",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
             test_cases=args.test_cases,
             seed=args.seed,
             overwrite=args.overwrite,
+            overrides=tuple(args.overrides),
         )
     )
     print()
