@@ -8,6 +8,7 @@ which modalities a case has: an absent modality's image is ignored, whatever it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +37,24 @@ class Synthesis:
 
     mean: Tensor
     std: Tensor | None
+
+
+def sample_statistics(sample: Callable[[], Tensor], n_samples: int) -> Synthesis:
+    """Mean and per-voxel standard deviation (population) of ``n_samples`` calls of ``sample``.
+
+    Welford's running mean and sum of squared deviations: stable in float32, and only one
+    sample is held at a time. One sample gives ``std=None``.
+    """
+    mean = sample()
+    if n_samples == 1:
+        return Synthesis(mean=mean, std=None)
+    m2 = torch.zeros_like(mean)
+    for i in range(2, n_samples + 1):
+        x = sample()
+        delta = x - mean
+        mean = mean + delta / i
+        m2 = m2 + delta * (x - mean)
+    return Synthesis(mean=mean, std=(m2 / n_samples).clamp_min(0.0).sqrt())
 
 
 class Method(nn.Module):

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from mmhvae.config import Config
-from mmhvae.methods.base import Synthesis
+from mmhvae.methods.base import Synthesis, sample_statistics
 from mmhvae.methods.subset_vae import SubsetVAE, random_singles
 
 
@@ -42,16 +42,7 @@ class MMVAEMethod(SubsetVAE):
             one = random_singles(present.bool(), 1, generator)[:, 0]  # (B, M)
             return self.net.synthesize(images, one, mask, temperature, 1, generator).mean
 
-        mean = sample()
-        if n_samples == 1:
-            return Synthesis(mean=mean, std=None)
-        m2 = torch.zeros_like(mean)
-        for i in range(2, n_samples + 1):  # Welford: stable running mean and variance
-            x = sample()
-            delta = x - mean
-            mean = mean + delta / i
-            m2 = m2 + delta * (x - mean)
-        return Synthesis(mean=mean, std=(m2 / n_samples).clamp_min(0.0).sqrt())
+        return sample_statistics(sample, n_samples)
 
 
 def build_mmvae(config: Config, modalities: tuple[str, ...]) -> MMVAEMethod:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from mmhvae.config import ModelConfig
 from mmhvae.errors import ConfigError
-from mmhvae.methods.base import Synthesis
+from mmhvae.methods.base import Synthesis, sample_statistics
 from mmhvae.model.decoder import Decoders
 from mmhvae.model.encoder import Encoder
 from mmhvae.model.topdown import TopDown
@@ -147,16 +147,7 @@ class MMHVAE(nn.Module):
             h, _ = self.topdown(skips, weight, temperature, generator)
             return self.decoders(h, masks).float()  # (B, M, C, ...)
 
-        mean = sample()
-        if n_samples == 1:
-            return Synthesis(mean=mean, std=None)
-        if temperature == 0.0:
+        if temperature == 0.0 and n_samples > 1:
+            mean = sample()  # every sample is the posterior-mean path
             return Synthesis(mean=mean, std=torch.zeros_like(mean))
-        # Welford's running mean and sum of squared deviations: stable in float32.
-        m2 = torch.zeros_like(mean)
-        for i in range(2, n_samples + 1):
-            x = sample()
-            delta = x - mean
-            mean = mean + delta / i
-            m2 = m2 + delta * (x - mean)
-        return Synthesis(mean=mean, std=(m2 / n_samples).clamp_min(0.0).sqrt())
+        return sample_statistics(sample, n_samples)
