@@ -5,12 +5,15 @@ Usage: python benchmarks/make_folds.py OUT --folds 5 --fold 0 [--drop-rate 0.2] 
 
 Writes OUT/train.csv and OUT/test.csv (absolute paths into the shared data, never copies):
 
-* 26 patients from shared/data and shared/data-more, duplicates merged into one patient
-  each (Brats18_2013_20_1 = brats2013-pat0006, HiNet-trr-06 = brats2013-pat0004), so a
-  patient never falls on both sides of a split;
+* 25 patients from shared/data and shared/data-more (27 co-registered case ids), duplicates
+  merged into one patient each (Brats18_2013_20_1 = brats2013-pat0006, HiNet-trr-06 =
+  brats2013-pat0004), so a patient never falls on both sides of a split;
+* tcga-fg-6692-native is left out of both sides: it is tcga-fg-6692 again, in native scanner
+  space with skull and each contrast on its own grid (not co-registered), which the
+  pixel-wise multimodal training and scoring assume;
 * patients are assigned to folds by a seeded shuffle;
-* the test side holds only full-precision volumes: not the 8-bit HiNet volumes and not
-  tcga-fg-6692-native (those stay in training); the four two-contrast BraTS 2013 cases keep
+* the test side holds only full-precision volumes: not the 8-bit HiNet volumes (those stay
+  in training); the four two-contrast BraTS 2013 cases keep
   their two contrasts;
 * the training side drops each image of a case with probability ``--drop-rate`` (seeded, at
   least one modality kept), so incomplete cases are part of every fold.
@@ -25,7 +28,7 @@ from pathlib import Path
 
 DUPLICATES = {"Brats18_2013_20_1": "brats2013-pat0006", "HiNet-trr-06": "brats2013-pat0004"}
 NOT_SCORED_PREFIXES = ("HiNet-",)
-NOT_SCORED = {"tcga-fg-6692-native"}
+LEFT_OUT = {"tcga-fg-6692-native"}
 FIELDS = ["case", "modality", "path", "kind"]
 
 
@@ -34,6 +37,8 @@ def read_rows(shared: Path) -> list[dict[str, str]]:
     for name in ("data", "data-more"):
         with (shared / name / "cases.csv").open(newline="") as handle:
             for row in csv.DictReader(handle):
+                if row["case"] in LEFT_OUT:
+                    continue
                 rows.append(
                     {**{k: row[k] for k in FIELDS}, "path": str(shared / name / row["path"])}
                 )
@@ -45,7 +50,7 @@ def patient(case: str) -> str:
 
 
 def scored(case: str) -> bool:
-    return case not in NOT_SCORED and not case.startswith(NOT_SCORED_PREFIXES)
+    return not case.startswith(NOT_SCORED_PREFIXES)
 
 
 def split(rows: list[dict[str, str]], folds: int, fold: int, seed: int) -> tuple[list, list]:

@@ -52,3 +52,18 @@ def test_lr_cosine_is_monotone_after_warmup() -> None:
 
 def test_lr_without_cosine_is_constant_after_warmup() -> None:
     assert {lr_factor(s, 2, 10, 0.1, cosine=False) for s in range(2, 20)} == {1.0}
+
+
+def test_lr_follows_the_spent_wall_clock_budget_when_it_is_ahead_of_the_steps() -> None:
+    warmup, total, floor = 10, 1_000_000, 0.1  # a budgeted run: train.steps is never reached
+    half = floor + (1 - floor) / 2
+    assert lr_factor(50, warmup, total, floor, budget_fraction=0.5) == pytest.approx(half)
+    assert lr_factor(50, warmup, total, floor, budget_fraction=1.0) == pytest.approx(floor)
+    assert lr_factor(50, warmup, total, floor, budget_fraction=3.0) == pytest.approx(floor)
+    # warm-up is in steps whatever the budget says; the step fraction wins when it is ahead
+    assert lr_factor(3, warmup, total, floor, budget_fraction=0.9) == pytest.approx(0.4)
+    assert lr_factor(total - 1, warmup, total, floor, budget_fraction=0.1) == pytest.approx(floor)
+    # no budget (fraction 0) is the step schedule exactly
+    assert lr_factor(500, warmup, 1000, floor, budget_fraction=0.0) == lr_factor(
+        500, warmup, 1000, floor
+    )

@@ -202,13 +202,15 @@ def _fit(
     last_val, losses = dict(first_val), {}
     final = max(start, t.steps)
     bar = tqdm(total=t.steps, initial=start, unit="step", disable=not info.is_main, desc="train")
+    spent = _budget_spent(clock, t, info)
     for step in range(start, t.steps):
         done = step + 1
         logging_due = done % t.log_every == 0 or done == t.steps
-        lrs = _set_learning_rates(nets, config, step)
+        lrs = _set_learning_rates(nets, config, step, spent)
         logged = train_step(nets, next(batches), step, config, meter, info, logging_due)
-        last = done == t.steps or _out_of_time(clock, t, info)
-        bar.update(1)
+        spent = _budget_spent(clock, t, info)
+        last = done == t.steps or spent >= 1.0
+        _progress(bar, done, spent, t.steps)
         if logged is not None:
             losses = logged | lrs | {"kl_weight": kl_weight(step, t.kl_warmup_steps, t.beta)}
             _stop_if_not_finite(losses, done, run_dir)
@@ -374,9 +376,11 @@ def build_networks(config: Config, modalities: tuple[str, ...], info: ddp.DistIn
     )
 
 
-def _set_learning_rates(nets: Networks, config: Config, step: int) -> dict[str, float]:
+def _set_learning_rates(
+    nets: Networks, config: Config, step: int, budget_fraction: float = 0.0
+) -> dict[str, float]:
     t = config.train
-    factor = lr_factor(step, t.lr_warmup_steps, t.steps, t.lr_min_factor, t.cosine)
+    factor = lr_factor(step, t.lr_warmup_steps, t.steps, t.lr_min_factor, t.cosine, budget_fraction)
     for group in nets.opt_g.param_groups:
         group["lr"] = t.lr * factor
     if nets.opt_d is not None:
@@ -385,14 +389,24 @@ def _set_learning_rates(nets: Networks, config: Config, step: int) -> dict[str, 
     return {"lr": t.lr * factor, "lr_disc": t.lr_disc * factor}
 
 
-def _out_of_time(clock: _Clock, t: TrainConfig, info: ddp.DistInfo) -> bool:
-    """True once ``train.time_budget_minutes`` of training time have passed (0: never); any
-    rank's clock stops every rank, so they leave the loop at the same step (one all-reduce
-    per step under DDP, only when a budget is set)."""
+def _budget_spent(clock: _Clock, t: TrainConfig, info: ddp.DistInfo) -> float:
+    """Fraction of ``train.time_budget_minutes`` spent (0 without a budget; >= 1: stop).
+
+    It drives the stop and the cosine learning rate, so every rank must see the same value:
+    the mean over ranks (one all-reduce per step under DDP, only when a budget is set).
+    """
     if t.time_budget_minutes <= 0:
-        return False
-    late = torch.tensor([float(clock.now() >= 60.0 * t.time_budget_minutes)], device=info.device)
-    return bool(ddp.all_reduce_mean(late, info).item() > 0)
+        return 0.0
+    spent = torch.tensor([clock.now() / (60.0 * t.time_budget_minutes)], device=info.device)
+    return float(ddp.all_reduce_mean(spent, info).item())
+
+
+def _progress(bar: tqdm, done: int, spent: float, steps: int) -> None:
+    """Advance the bar; under a wall-clock budget its total is the steps the budget will allow
+    at the pace so far, so the rate and ETA describe the budget, not ``train.steps``."""
+    if spent > 0.0:
+        bar.total = max(done, min(steps, round(done / min(spent, 1.0))))
+    bar.update(1)
 
 
 def _stop_if_not_finite(losses: dict[str, float], done: int, run_dir: Path) -> None:
