@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mmhvae.cli.options import add_overrides
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mmhvae.methods import METHODS
@@ -27,14 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--steps", type=int, help="training steps per method (default: config)")
     parser.add_argument("--config", default="tiny", help="named config or YAML (default: tiny)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override shared by every method (repeatable)",
-    )
+    add_overrides(parser, "config override shared by every method (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--temperature", type=float, default=0.7)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mmhvae.cli.options import add_overrides
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder")
@@ -21,13 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-cases", type=int, default=4, help="held-out phantom cases")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key of the tiny training config (repeatable), e.g. train.beta=0.05",
+    add_overrides(
+        parser, "override a key of the tiny training config (repeatable), e.g. train.beta=0.05"
     )
 
 

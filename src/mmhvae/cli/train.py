@@ -6,6 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
+from mmhvae.cli.options import add_overrides
 from mmhvae.config import load_config, named_configs
 
 
@@ -27,14 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="named config or YAML file (default: 'default'; with --resume: RUN/config.yaml)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.lr=1e-3 (repeatable)",
-    )
+    add_overrides(parser, "override a config key, e.g. --set train.lr=1e-3 (repeatable)")
     parser.add_argument(
         "--method",
         default=None,
