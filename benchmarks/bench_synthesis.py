@@ -25,7 +25,7 @@ import torch
 
 from mmhvae.config import config_to_dict, load_config
 from mmhvae.methods import build_method
-from mmhvae.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+from mmhvae.runs import CHECKPOINT_FORMAT, save_checkpoint
 
 CASE = "tcga-fg-6692"
 MODALITIES = ("t1", "t1ce", "t2", "flair")

@@ -95,7 +95,6 @@ class TrainConfig:
     gan_start: int = 2000  # first step with the generator's adversarial term
     disc_start: int = 1000  # first step the discriminators learn
     grad_clip: float = 200.0
-    temperature: float = 0.7  # for validation samples and images
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # on CUDA only
     seed: int = 0
@@ -111,11 +110,23 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SamplingConfig:
+    """How a trained run samples: validation, training images, synthesis and evaluation all
+    start from these values (``methods.sampling.SamplingOptions``); the CLI overrides them."""
+
+    temperature: float = 0.7  # posterior std factor at every latent group (0: the mean path)
+    samples: int = 1  # draws per output; more than one adds a per-voxel std map
+    seed: int = 0
+    batch_size: int = 32  # slices per synthesis call
+
+
+@dataclass(frozen=True)
 class Config:
     method: str = "mmhvae"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
 
 T = TypeVar("T")
@@ -135,7 +146,19 @@ def load_config(name_or_path: str = "default", overrides: Sequence[str] = ()) ->
         if not sep or not key:
             raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=1e-3")
         _set_dotted(raw, key.strip(), yaml.safe_load(value))
-    return from_dict(Config, raw)
+    return from_dict(Config, migrate_legacy(raw))
+
+
+def migrate_legacy(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Configs written by earlier versions, in today's keys: ``train.temperature`` (before the
+    ``sampling`` section existed) becomes ``sampling.temperature``."""
+    raw = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    train = raw.get("train")
+    if isinstance(train, dict) and "temperature" in train:
+        sampling = raw.setdefault("sampling", {})
+        if isinstance(sampling, dict):
+            sampling.setdefault("temperature", train.pop("temperature"))
+    return raw
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

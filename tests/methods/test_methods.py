@@ -3,7 +3,6 @@ pattern, clear refusals; and the registry as the CLI shows it."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from mmhvae.data.case import load_case
 from mmhvae.data.layouts import discover_cases
 from mmhvae.data.preprocess import prepare_case
 from mmhvae.methods import METHODS, build_method
-from mmhvae.model.subsets import all_subsets, subset_mask
+from mmhvae.methods.subsets import all_subsets, subset_mask
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
 SIZE = 32
@@ -66,15 +65,15 @@ def test_trains_and_synthesises_every_missing_pattern(name: str, real_batch) -> 
     recon = []
     for _ in range(6):  # fit one fixed batch: the reconstruction term must go down
         optimiser.zero_grad()
-        out = method.generator_output(images, present, mask, 3)
-        (out.recon + 1e-3 * out.kl).backward()
+        out = method.losses({"images": images, "present": present, "mask": mask}, step=0)
+        (out.distortion + 1e-3 * out.rate).backward()
         optimiser.step()
-        recon.append(float(out.recon.detach()))
-        assert torch.isfinite(out.kl) and float(out.kl.detach()) >= 0
+        recon.append(float(out.distortion.detach()))
+        assert torch.isfinite(out.rate) and float(out.rate.detach()) >= 0
         assert out.fakes.shape[1:] == images.shape[1:]
         assert out.fakes.shape[0] % images.shape[0] == 0
-        assert out.kl_levels.ndim == 1
-        torch.testing.assert_close(out.kl_levels.sum(), out.kl)
+        assert out.rate_levels.ndim == 1
+        torch.testing.assert_close(out.rate_levels.sum(), out.rate)
     assert recon[-1] < recon[0]
 
     method.eval()
@@ -96,11 +95,12 @@ def test_unusable_input_patterns_are_refused_clearly(name: str) -> None:
         method.check_inputs(torch.tensor([[True] * 4, [False] * 4]))
     with pytest.raises(ValueError, match=r"present must be \(B, 4\)"):
         method.check_inputs(torch.ones(2, 3, dtype=torch.bool))
-    if name not in ("mmhvae", "mmhvae-nogan"):  # methods/mmhvae.py does not check there
-        images = torch.zeros(1, 4, 1, SIZE, SIZE)
-        mask = torch.ones(1, 1, SIZE, SIZE, dtype=torch.bool)
-        with pytest.raises(ValueError, match="at least one present modality"):
-            method.synthesize(images, torch.zeros(1, 4, dtype=torch.bool), mask)
+    images = torch.zeros(1, 4, 1, SIZE, SIZE)
+    mask = torch.ones(1, 1, SIZE, SIZE, dtype=torch.bool)
+    with pytest.raises(ValueError, match="at least one present modality"):
+        method.synthesize(images, torch.zeros(1, 4, dtype=torch.bool), mask)
+    with pytest.raises(ValueError, match="n_samples"):
+        method.synthesize(images, torch.ones(1, 4, dtype=torch.bool), mask, 0.7, 0)
 
 
 def test_cli_lists_exactly_the_registered_methods(capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,4 +121,7 @@ def test_variants_share_the_network_and_differ_as_documented() -> None:
         assert flat_names < full_names  # the same blocks, minus the spatial latent groups
     assert not _method("mmhvae-nogan").adversarial
     assert all(_method(n).adversarial for n in METHODS if n != "mmhvae-nogan")
-    assert dataclasses.replace(MICRO) == MICRO  # builders never mutate the shared config
+    # flat variants build their own config; the shared one keeps its spatial groups
+    assert MICRO.latent_channels == (2, 4, 0)
+    assert nets["mmhvae-flat"].net.config.latent_channels == (0, 0, 0)
+    assert nets["mmhvae"].net.config == MICRO

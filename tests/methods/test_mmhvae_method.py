@@ -1,8 +1,12 @@
+"""MMHVAE as a Method: its losses go through the one objective, its synthesis through the
+one template around the network's condition/draw."""
+
 import dataclasses
 
+import pytest
 import torch
 
-from mmhvae.config import Config, ModelConfig
+from mmhvae.config import Config, ModelConfig, TrainConfig
 from mmhvae.methods.mmhvae import MMHVAEMethod
 from mmhvae.methods.registry import build_method
 
@@ -16,53 +20,96 @@ SMALL = ModelConfig(
     cell_expansion=2,
     decoder_blocks=1,
 )
+TRAIN = TrainConfig(components=3, beta=0.5, kl_warmup_steps=10)
 
 
 def _method() -> MMHVAEMethod:
     torch.manual_seed(0)
-    method = build_method(dataclasses.replace(Config(), model=SMALL), MODALITIES)
+    method = build_method(Config(model=SMALL, train=TRAIN), MODALITIES)
     assert isinstance(method, MMHVAEMethod) and method.modalities == MODALITIES
     return method
 
 
-def _batch(present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(present: torch.Tensor) -> dict[str, torch.Tensor]:
     b, m = present.shape
     images = torch.where(present[:, :, None, None, None], torch.rand(b, m, 1, 16, 16) * 2 - 1, -1.0)
-    return images, torch.ones(b, 1, 16, 16, dtype=torch.bool)
+    return {
+        "images": images,
+        "present": present,
+        "mask": torch.ones(b, 1, 16, 16, dtype=torch.bool),
+    }
 
 
-def test_generator_output_losses_and_fakes() -> None:
+def test_losses_follow_the_config_and_the_kl_schedule() -> None:
     method = _method()
+    assert method.objective.components == 3 and method.objective.beta == 0.5
     present = torch.tensor([[True, False, True, False], [False, False, False, True]])
-    images, mask = _batch(present)
-    out = method.generator_output(images, present, mask, components=3)
-    assert out.fakes.shape == (6, 4, 1, 16, 16)
-    assert out.kl_levels.shape == (3,)
-    torch.testing.assert_close(out.kl, out.kl_levels.sum())
-    assert out.recon.ndim == 0 and 0 < float(out.recon.detach()) < 2
-    (out.recon + out.kl).backward()
+    batch = _batch(present)
+    out = method.losses(batch, step=5)  # warm-up: beta(5) = 0.5 * 5 / 10
+    assert out.fakes.shape == (6, 4, 1, 16, 16)  # K * B rows
+    assert out.rate_levels.shape == (3,)
+    torch.testing.assert_close(out.rate, out.rate_levels.sum())
+    torch.testing.assert_close(out.loss, out.distortion + 0.25 * out.rate / 256)
+    assert out.distortion.ndim == 0 and 0 < float(out.distortion.detach()) < 2
+    out.loss.backward()
     assert method.net.encoders["t1"].stem.weight.grad is not None
+    # t1ce is absent from every example: its encoder must get no gradient
     assert float(method.net.encoders["t1ce"].stem.weight.grad.abs().sum()) == 0
 
 
-def test_recon_is_l1_of_observed_modalities_of_the_fakes() -> None:
+def test_distortion_is_the_l1_of_the_observed_modalities_of_every_component() -> None:
     method = _method()
     present = torch.tensor([[True, True, False, False]])
-    images, mask = _batch(present)
-    torch.manual_seed(1)
-    out = method.generator_output(images, present, mask, components=2)
-    fakes = out.fakes.reshape(2, 1, 4, 1, 16, 16)  # (K, B, M, C, H, W)
-    expected = (fakes[:, :, :2] - images[None, :, :2]).abs().mean()
-    torch.testing.assert_close(out.recon, expected)
+    batch = _batch(present)
+    out = method.losses(batch, step=0)
+    fakes = out.fakes.reshape(3, 1, 4, 1, 16, 16)  # (K, B, M, C, H, W)
+    expected = (fakes[:, :, :2] - batch["images"][None, :, :2]).abs().mean()
+    torch.testing.assert_close(out.distortion, expected)
+    torch.testing.assert_close(out.loss, out.distortion)  # beta(0) = 0
 
 
-def test_synthesize_delegates_to_the_network() -> None:
+def test_a_nan_in_an_absent_slot_changes_nothing() -> None:
+    method = _method()
+    present = torch.tensor([[True, False, True, True], [True, True, False, True]])
+    batch = _batch(present)
+    torch.manual_seed(3)
+    clean = method.losses(batch, step=10)
+    poisoned = dict(
+        batch, images=torch.where(present[:, :, None, None, None], batch["images"], float("nan"))
+    )
+    torch.manual_seed(3)
+    dirty = method.losses(poisoned, step=10)
+    torch.testing.assert_close(dirty.loss, clean.loss)
+    method.eval()
+    syn = method.synthesize(poisoned["images"], present, poisoned["mask"], temperature=0.0)
+    assert torch.isfinite(syn.mean).all()
+
+
+def test_synthesis_is_the_template_around_condition_and_draw() -> None:
     method = _method().eval()
     present = torch.tensor([[False, True, False, False]])
-    images, mask = _batch(present)
+    batch = _batch(present)
+    images, mask = batch["images"], batch["mask"]
     syn = method.synthesize(images, present, mask, temperature=0.5, n_samples=3)
     assert syn.mean.shape == (1, 4, 1, 16, 16) and syn.std is not None
-    ref = method.net.synthesize(images, present, mask, 0.0)
-    torch.testing.assert_close(
-        method.synthesize(images, present, mask, temperature=0.0).mean, ref.mean
-    )
+    skips, weight = method.net.condition(images, present)
+    ref = method.net.draw(skips, weight, mask, 0.0)
+    cold = method.synthesize(images, present, mask, temperature=0.0, n_samples=4)
+    torch.testing.assert_close(cold.mean, ref)
+    assert cold.std is not None and torch.equal(cold.std, torch.zeros_like(ref))
+
+
+def test_synthesis_refuses_unusable_calls() -> None:
+    method = _method().eval()
+    batch = _batch(torch.tensor([[True, False, False, False]]))
+    with pytest.raises(ValueError, match="at least one present modality"):
+        method.synthesize(batch["images"], torch.zeros(1, 4, dtype=torch.bool), batch["mask"])
+    with pytest.raises(ValueError, match="n_samples"):
+        method.synthesize(batch["images"], batch["present"], batch["mask"], 0.7, 0)
+
+
+def test_the_builder_reads_the_objective_from_the_train_section() -> None:
+    config = Config(model=SMALL, train=dataclasses.replace(TRAIN, components=5, beta=0.01))
+    method = build_method(config, MODALITIES)
+    assert (method.objective.components, method.objective.beta) == (5, 0.01)
+    assert method.objective.kl_weight(10**6) == 0.01

@@ -5,8 +5,9 @@ import torch
 
 from mmhvae.config import ModelConfig, load_config
 from mmhvae.errors import ConfigError
+from mmhvae.methods.mmhvae import MMHVAEMethod
+from mmhvae.methods.subsets import all_subsets, sample_subsets, subset_mask
 from mmhvae.model.network import MMHVAE
-from mmhvae.model.subsets import all_subsets, sample_subsets, subset_mask
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
 SMALL = ModelConfig(
@@ -92,19 +93,19 @@ def test_3d_forward_and_synthesis() -> None:
         latent_channels=(2, 0),
         topdown_cells=(1, 1),
     )
-    net = MMHVAE(config, ("t2", "us"))
+    method = MMHVAEMethod(config, ("t2", "us"))
     present = torch.tensor([[True, True], [False, True]])
     images, mask = _batch(config, present)
-    out = net(images, present, sample_subsets(present, 2), mask)
+    out = method.net(images, present, sample_subsets(present, 2), mask)
     assert out.decoded.shape == (2, 2, 2, 1, 8, 8, 8) and out.kl.shape == (2,)
-    syn = net.synthesize(images, present, mask, temperature=0.7, n_samples=2)
+    syn = method.synthesize(images, present, mask, temperature=0.7, n_samples=2)
     assert syn.mean.shape == (2, 2, 1, 8, 8, 8) and syn.std is not None
     assert syn.std.shape == syn.mean.shape
 
 
 def test_synthesize_temperature() -> None:
     torch.manual_seed(0)
-    net = MMHVAE(SMALL, MODALITIES).eval()
+    net = MMHVAEMethod(SMALL, MODALITIES).eval()
     present = torch.tensor([[False, True, False, True]] * 2)
     images, mask = _batch(SMALL, present)
     cold = net.synthesize(images, present, mask, 0.0, 3, torch.Generator().manual_seed(0))
@@ -123,7 +124,7 @@ def test_synthesize_temperature() -> None:
 
 def test_welford_std_matches_stacked_samples() -> None:
     torch.manual_seed(0)
-    net = MMHVAE(SMALL, MODALITIES)
+    net = MMHVAEMethod(SMALL, MODALITIES)
     present = torch.tensor([[True, True, False, False]])
     images, mask = _batch(SMALL, present)
     g = torch.Generator().manual_seed(3)
@@ -176,7 +177,7 @@ def test_one_pattern_fast_path_equals_the_masked_product() -> None:
     """A batch sharing one input pattern runs only the given encoders; the result must equal
     the general path (every encoder, zero-precision experts), which a mixed batch takes."""
     torch.manual_seed(0)
-    net = MMHVAE(SMALL, MODALITIES).eval()
+    net = MMHVAEMethod(SMALL, MODALITIES).eval()
     pattern = torch.tensor([[True, False, True, False]])
     uniform = pattern.expand(2, -1)
     images, mask = _batch(SMALL, uniform)

@@ -13,6 +13,7 @@ from mmhvae.data.case import load_case
 from mmhvae.data.layouts import discover_cases
 from mmhvae.data.preprocess import normalised_volumes
 from mmhvae.errors import DataError
+from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.synthesis.case import plan_synthesis, synthesize_case
 
 from .fakes import MeanOfPresent
@@ -87,7 +88,9 @@ def test_oblique_case_comes_back_on_its_own_grid_exactly(oblique_case: Path) -> 
     config = load_config("tiny", ["model.image_size=48", "data.spacing=0"])
     (files,) = discover_cases(oblique_case)
     method = MeanOfPresent(MODALITIES)
-    volumes = synthesize_case(method, files, MODALITIES, config, temperature=0.0)
+    volumes = synthesize_case(
+        method, files, MODALITIES, config, options=SamplingOptions(temperature=0.0)
+    )
     assert set(volumes) == {"t1", "t2"}
     case = load_case(files, MODALITIES)
     truth, mask = normalised_volumes(case, MODALITIES)

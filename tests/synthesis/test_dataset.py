@@ -16,9 +16,10 @@ from mmhvae.config import Config
 from mmhvae.data.case import load_case
 from mmhvae.data.layouts import discover_cases
 from mmhvae.data.preprocess import prepare_case
+from mmhvae.methods.sampling import SamplingOptions
+from mmhvae.runs import load_method
 from mmhvae.synthesis.dataset import synthesize_dataset
 from mmhvae.synthesis.slices import synthesize_slices
-from mmhvae.training.checkpoint import load_method
 
 from .tiny_run import write_manifest
 
@@ -170,7 +171,8 @@ def test_uncertainty_is_zero_at_temperature_zero_and_grows_with_it(
     present = [m == "flair" for m in modalities]
     spreads = []
     for temperature in (0.0, 0.5, 1.0):
-        result = synthesize_slices(method, images, present, mask, temperature, n_samples=4)
+        options = SamplingOptions(temperature=temperature, samples=4)
+        result = synthesize_slices(method, images, present, mask, options)
         assert result.std is not None
         spreads.append(float(result.std[:, mask].mean()))
     assert spreads[0] == 0.0

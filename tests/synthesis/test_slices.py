@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
+from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.synthesis.slices import (
     brain_slices,
     synthesize_slices,
@@ -16,6 +19,7 @@ from mmhvae.synthesis.slices import (
 from .fakes import MeanOfPresent
 
 MODALITIES = ("t1", "t2", "flair")
+OPTIONS = SamplingOptions(temperature=0.7, samples=3, seed=5)
 
 
 def _case(slices: int = 10, size: int = 16, seed: int = 0):
@@ -46,7 +50,9 @@ def test_unit_range_is_the_inverse_and_zero_outside() -> None:
 def test_only_brain_slices_are_computed_in_batches() -> None:
     images, mask = _case()
     method = MeanOfPresent(MODALITIES)
-    out = synthesize_slices(method, images, [True, True, False], mask, 0.0, batch_size=4)
+    out = synthesize_slices(
+        method, images, [True, True, False], mask, SamplingOptions(temperature=0.0, batch_size=4)
+    )
     assert list(brain_slices(mask)) == [2, 3, 4, 5, 6, 7]
     assert method.calls == [4, 2]
     assert out.std is None and out.mean.shape == images.shape
@@ -61,10 +67,12 @@ def test_seeded_calls_repeat_and_leave_the_global_rng_alone() -> None:
     method = MeanOfPresent(MODALITIES)
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    a = synthesize_slices(method, images, [True, False, True], mask, 0.7, n_samples=3, seed=5)
+    a = synthesize_slices(method, images, [True, False, True], mask, OPTIONS)
     assert torch.equal(torch.get_rng_state(), before)
-    b = synthesize_slices(method, images, [True, False, True], mask, 0.7, n_samples=3, seed=5)
-    c = synthesize_slices(method, images, [True, False, True], mask, 0.7, n_samples=3, seed=6)
+    b = synthesize_slices(method, images, [True, False, True], mask, OPTIONS)
+    c = synthesize_slices(
+        method, images, [True, False, True], mask, dataclasses.replace(OPTIONS, seed=6)
+    )
     np.testing.assert_array_equal(a.mean, b.mean)
     assert a.std is not None and c.std is not None
     assert not np.array_equal(a.std, c.std)
@@ -75,4 +83,4 @@ def test_seeded_calls_repeat_and_leave_the_global_rng_alone() -> None:
 def test_bad_present_vectors_are_refused(present: list[bool]) -> None:
     images, mask = _case()
     with pytest.raises(ValueError):
-        synthesize_slices(MeanOfPresent(MODALITIES), images, present, mask)
+        synthesize_slices(MeanOfPresent(MODALITIES), images, present, mask, SamplingOptions())

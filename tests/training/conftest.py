@@ -11,7 +11,8 @@ import torch
 from torch import Tensor, nn
 
 from mmhvae.config import Config
-from mmhvae.methods.base import GeneratorOutput, Method, Synthesis
+from mmhvae.losses.elbo import ELBOTerms
+from mmhvae.methods.base import Method, Sampler
 
 CASES = ("brats-met-00110", "tcga-fg-6692", "brats2013-pat0003")
 
@@ -68,10 +69,9 @@ class FakeMethod(Method):
         pooled = (images * weight).sum(1) / weight.sum(1).clamp_min(1)  # (B, C, H, W)
         return torch.tanh(self.heads(pooled))[:, :, None]  # (B, M, 1, H, W)
 
-    def generator_output(
-        self, images: Tensor, present: Tensor, mask: Tensor, components: int
-    ) -> GeneratorOutput:
+    def losses(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:
         self.calls += 1
+        images, present = batch["images"], batch["present"]
         # noise from the global RNG: resuming must restore its state to repeat the losses
         decoded = self._decode(images, present) + 0.01 * torch.randn_like(images)
         weight = present.float()[:, :, None, None, None]
@@ -79,18 +79,19 @@ class FakeMethod(Method):
         if self.calls > self.nan_after:
             recon = recon * float("nan")
         zero = recon * 0
-        return GeneratorOutput(recon=recon, kl=zero, kl_levels=zero[None], fakes=decoded)
+        return ELBOTerms(
+            loss=recon, distortion=recon, rate=zero, rate_levels=zero[None], fakes=decoded
+        )
 
-    @torch.no_grad()
-    def synthesize(
+    def sampler(
         self,
         images: Tensor,
         present: Tensor,
         mask: Tensor,
-        temperature: float = 0.7,
-        n_samples: int = 1,
-    ) -> Synthesis:
-        return Synthesis(mean=self._decode(images, present), std=None)
+        temperature: float,
+        generator: torch.Generator | None,
+    ) -> Sampler:
+        return lambda: self._decode(images, present)
 
 
 def build_fake(config: Config, modalities: tuple[str, ...]) -> Method:

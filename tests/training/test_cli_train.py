@@ -10,7 +10,7 @@ import yaml
 from mmhvae.cli.main import main
 from mmhvae.config import load_config
 from mmhvae.errors import ConfigError
-from mmhvae.training.checkpoint import load_method
+from mmhvae.runs import load_method
 
 
 def test_unknown_keys_are_refused_and_values_coerced() -> None:

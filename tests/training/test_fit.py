@@ -12,7 +12,7 @@ from tests.training.conftest import FakeMethod, build_fake
 from mmhvae.config import load_config
 from mmhvae.errors import MMHVAEError, OutputExistsError
 from mmhvae.methods import METHODS
-from mmhvae.training.checkpoint import load_checkpoint, load_method
+from mmhvae.runs import load_checkpoint, load_method
 from mmhvae.training.trainer import fit
 
 # cosine off: the schedule then does not depend on train.steps, so 2 + 2 steps equal 4

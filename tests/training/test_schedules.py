@@ -6,18 +6,7 @@ import math
 
 import pytest
 
-from mmhvae.training.schedules import disc_active, gan_active, kl_weight, lr_factor
-
-
-@pytest.mark.parametrize(
-    ("step", "expected"), [(0, 0.0), (50, 0.25), (100, 0.5), (200, 0.5), (10_000, 0.5)]
-)
-def test_kl_weight_is_linear_then_beta(step: int, expected: float) -> None:
-    assert kl_weight(step, warmup_steps=100, beta=0.5) == pytest.approx(expected)
-
-
-def test_kl_weight_without_warmup_is_beta() -> None:
-    assert kl_weight(0, warmup_steps=0, beta=2.0) == 2.0
+from mmhvae.training.schedules import disc_active, gan_active, lr_factor
 
 
 def test_gan_and_disc_switch_on_at_their_start_step() -> None:

@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmhvae.benchmark import run_benchmark
     from mmhvae.errors import ConfigError
+    from mmhvae.experiments.benchmark import run_benchmark
 
     what = tuple(w.strip() for w in args.what.split(",") if w.strip())
     unknown = sorted(set(what) - {"synthesis", "train"})

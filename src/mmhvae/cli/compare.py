@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmhvae.cli.options import add_overrides
+from mmhvae.cli.options import add_device, add_overrides, add_overwrite, add_seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,10 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="training steps per method (default: config)")
     parser.add_argument("--config", default="tiny", help="named config or YAML (default: tiny)")
     add_overrides(parser, "config override shared by every method (repeatable)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--samples", type=int, default=1, help="samples averaged per synthesis")
+    add_seed(parser, "training seed of every method (default: %(default)s)")
+    add_device(parser)
+    parser.add_argument(
+        "--temperature", type=float, default=None, help="default: each run's, usually 0.7"
+    )
+    parser.add_argument("--samples", type=int, default=None, help="default: each run's, 1")
     parser.add_argument(
         "--scenarios", choices=("all", "single-missing", "single-input"), default="all"
     )
@@ -42,12 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="keep method runs in OUT/runs that hold a checkpoint"
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace runs and tables in OUT")
+    add_overwrite(parser, "runs and tables in OUT")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmhvae.evaluation.compare import CompareOptions, compare, parse_methods
     from mmhvae.evaluation.evaluate import EvaluationOptions
+    from mmhvae.experiments.compare import CompareOptions, compare, parse_methods
 
     options = CompareOptions(
         methods=parse_methods(args.methods),

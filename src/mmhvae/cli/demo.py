@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mmhvae.cli.options import add_overrides
+from mmhvae.cli.options import add_device, add_overrides, add_overwrite, add_seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder")
-    parser.add_argument(
-        "--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available"
-    )
+    add_device(parser)
     parser.add_argument(
         "--minutes",
         type=float,
@@ -21,16 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--train-cases", type=int, default=20, help="phantom training cases")
     parser.add_argument("--test-cases", type=int, default=4, help="held-out phantom cases")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo")
+    add_seed(parser)
+    add_overwrite(parser, "an earlier demo in --out")
     add_overrides(
         parser, "override a key of the tiny training config (repeatable), e.g. train.beta=0.05"
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmhvae.demo import DemoOptions, run_demo
     from mmhvae.evaluation.summary import markdown_table
+    from mmhvae.experiments.demo import DemoOptions, run_demo
 
     result = run_demo(
         DemoOptions(

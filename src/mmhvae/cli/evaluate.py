@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mmhvae.cli.options import add_device, add_no_progress, add_overwrite, add_sampling
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
@@ -25,11 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenarios", choices=("all", "single-missing", "single-input"), default="all"
     )
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--samples", type=int, default=1, help="samples averaged per synthesis")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
-    parser.add_argument("--batch-size", type=int, help="axial slices per model call")
+    add_sampling(parser)
+    add_device(parser)
     parser.add_argument("--cases", help="comma-separated case ids (default: every case)")
     parser.add_argument("--no-copy", action="store_true", help="do not score the copy reference")
     parser.add_argument(
@@ -41,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-lpips", action="store_true", help="do not compute LPIPS")
     parser.add_argument("--layout", help="force the dataset layout (default: detected)")
     parser.add_argument("--no-montages", action="store_true", help="skip the PNG montages")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    add_overwrite(parser, "an existing report")
+    add_no_progress(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout,
         overwrite=args.overwrite,
         montages=not args.no_montages,
+        progress=not args.no_progress,
     )
     result = evaluate(args.model, args.data, args.out, options)
     for note in result.notes:

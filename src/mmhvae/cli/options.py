@@ -15,3 +15,51 @@ def add_overrides(parser: argparse.ArgumentParser, help_text: str) -> None:
         metavar="KEY=VALUE",
         help=help_text,
     )
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """``--device`` with the same choices everywhere; None means cuda when available."""
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available"
+    )
+
+
+def add_overwrite(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--overwrite``: replace ``what`` (only files the tool wrote itself)."""
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
+
+
+def add_seed(
+    parser: argparse.ArgumentParser, help_text: str = "random seed (default: %(default)s)"
+) -> None:
+    parser.add_argument("--seed", type=int, default=0, help=help_text)
+
+
+def add_no_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_sampling(parser: argparse.ArgumentParser) -> None:
+    """``--temperature``, ``--samples``, ``--seed`` and ``--batch-size`` of synthesis; left
+    unset, each comes from the run's config (``sampling`` section: temperature 0.7, one
+    sample, seed 0 unless the run says otherwise)."""
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="posterior std factor at every latent group (default: the run's, usually 0.7)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="samples averaged per output; > 1 also gives a std map (default: the run's, 1)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="random seed (default: the run's, 0)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="axial slices per model call (CPU: 8 at 192x192, more for smaller models; CUDA: 160)",
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mmhvae.cli.options import add_no_progress, add_overwrite, add_seed
 from mmhvae.errors import ConfigError
 
 
@@ -23,12 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="probability that each modality of a case is dropped (at least one stays)",
     )
     parser.add_argument("--size", choices=("1mm", "2mm"), default="2mm", help="voxel size")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier phantom")
+    add_seed(parser, "random seed: same seed, same data (default: %(default)s)")
+    add_overwrite(parser, "an earlier phantom")
     parser.add_argument(
         "--montage", type=Path, default=None, help="also draw the first case to this PNG"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mmhvae.cli.options import add_device, add_no_progress, add_overwrite, add_sampling
 from mmhvae.data.modalities import parse_modalities
 
 
@@ -29,16 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--targets", help="comma-separated modalities to synthesise (default: all absent)"
     )
-    parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0.7)")
-    parser.add_argument(
-        "--samples", type=int, default=1, help="samples to average; > 1 also writes a std map"
-    )
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available")
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        help="axial slices per model call (CPU: 8 at 192x192, more for smaller models; CUDA: 160)",
-    )
+    add_sampling(parser)
+    add_device(parser)
     parser.add_argument(
         "--suffix", default="_synth", help="added to the file names of synthetic files ('_synth')"
     )
@@ -46,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--leave-out",
         help="comma-separated present modalities to treat as absent and synthesise (a check)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    add_overwrite(parser, "existing outputs")
+    add_no_progress(parser)
     parser.add_argument("--layout", help="force the dataset layout (default: detected)")
 
 
@@ -68,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         seed=args.seed,
         layout=args.layout,
+        progress=not args.no_progress,
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)

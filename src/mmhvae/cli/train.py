@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from mmhvae.cli.options import add_overrides
+from mmhvae.cli.options import add_device, add_overrides, add_overwrite
 from mmhvae.config import load_config, named_configs
 
 
@@ -35,10 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"method to train (sugar for --set method=NAME): {', '.join(sorted(METHODS))}",
     )
     parser.add_argument("--resume", action="store_true", help="continue RUN's last checkpoint")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="start again in a RUN that holds a run"
-    )
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    add_overwrite(parser, "the run in RUN (start again)")
+    add_device(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -47,10 +47,11 @@ from mmhvae.evaluation.summary import (
     write_outputs,
 )
 from mmhvae.methods.base import Method
+from mmhvae.methods.sampling import SamplingOptions
+from mmhvae.runs import RunFolder, load_method
 from mmhvae.synthesis.case import back_to_case_grid
 from mmhvae.synthesis.dataset import default_batch_size, default_device
 from mmhvae.synthesis.slices import synthesize_slices
-from mmhvae.training.checkpoint import load_method
 
 COPY_NAME = "copy"
 
@@ -60,9 +61,10 @@ class EvaluationOptions:
     """Settings of one evaluation (the CLI's options)."""
 
     scenarios: str = "all"
-    temperature: float = 0.7
-    samples: int = 1
-    seed: int = 0
+    # None: the run's own sampling config (``config.sampling``)
+    temperature: float | None = None
+    samples: int | None = None
+    seed: int | None = None
     device: str | None = None
     batch_size: int | None = None
     cases: tuple[str, ...] | None = None
@@ -100,7 +102,7 @@ def model_name(path: str | Path) -> str:
     path = Path(path)
     if path.is_dir() or not path.suffix:
         return path.resolve().name
-    if path.parent.name == "checkpoints":
+    if path.parent.name == RunFolder.checkpoint_dir:
         return path.parent.parent.resolve().name
     return path.stem
 
@@ -134,25 +136,8 @@ def load_models(specs: Sequence[str | Path], device: str) -> list[LoadedModel]:
 
 
 def recorded_training_data(path: str | Path) -> str | None:
-    """The training data a run recorded (``data:`` in RUN/run.yaml or the checkpoint's
-    ``extra``), if the trainer recorded one; else None."""
-    import yaml
-
-    from mmhvae.training.checkpoint import load_checkpoint, resolve_checkpoint
-
-    path = Path(path)
-    run = path if path.is_dir() else path.parent.parent
-    for name in ("run.yaml", "run.json"):
-        if (run / name).is_file():
-            try:
-                record = yaml.safe_load((run / name).read_text()) or {}
-            except yaml.YAMLError:
-                continue
-            if isinstance(record, dict) and record.get("data"):
-                return str(record["data"])
-    extra = load_checkpoint(resolve_checkpoint(path)).get("extra") or {}
-    data = extra.get("data") if isinstance(extra, dict) else None
-    return str(data) if data else None
+    """The training data a run recorded in its run record, or None."""
+    return RunFolder.of(path).training_data()
 
 
 @dataclass
@@ -189,8 +174,10 @@ def evaluate_models(
     """The pipeline on already loaded models (used by ``mmhvae compare``)."""
     if not models and not options.copy:
         raise ConfigError("nothing to evaluate: no --model and the copy reference is off")
-    if options.samples < 1:
+    if options.samples is not None and options.samples < 1:
         raise ConfigError(f"--samples {options.samples}: must be at least 1")
+    if options.temperature is not None and not options.temperature >= 0:
+        raise ConfigError(f"--temperature {options.temperature}: must be at least 0")
     mode = ScenarioMode(options.scenarios)
     out = Path(out)
     _refuse_existing(out, options.overwrite)
@@ -317,7 +304,7 @@ def _score_model(
     out: Path,
 ) -> tuple[list[Row], Path | None]:
     """The rows of one model on one case: one synthesis call per input subset."""
-    batch_size = options.batch_size or default_batch_size(device, model.config.model.image_size)
+    sampling = sampling_options(model, options, device)
     modalities = tuple(model.method.modalities)
     available = [m for m in modalities if m in scored.truth]
     pairs = scenarios(available, mode)
@@ -330,17 +317,7 @@ def _score_model(
     for subset in subsets:
         present = np.array([m in subset for m in modalities], dtype=bool)
         start = time.perf_counter()
-        result = synthesize_slices(
-            model.method,
-            prepared.images,
-            present,
-            prepared.mask,
-            options.temperature,
-            options.samples,
-            batch_size,
-            options.seed,
-            device,
-        )
+        result = synthesize_slices(model.method, prepared.images, present, prepared.mask, sampling)
         seconds = time.perf_counter() - start
         for pair in (p for p in pairs if p.inputs == subset):
             index = modalities.index(pair.target)
@@ -443,6 +420,20 @@ def _copy_rows(
     return rows
 
 
+def sampling_options(
+    model: LoadedModel, options: EvaluationOptions, device: str
+) -> SamplingOptions:
+    """The run's sampling config with the evaluation's explicit choices on top."""
+    return SamplingOptions.from_config(
+        model.config.sampling,
+        temperature=options.temperature,
+        samples=options.samples,
+        seed=options.seed,
+        batch_size=options.batch_size or default_batch_size(device, model.config.model.image_size),
+        device=device,
+    )
+
+
 def _metadata(
     models: Sequence[LoadedModel],
     data: str | Path,
@@ -450,14 +441,15 @@ def _metadata(
     options: EvaluationOptions,
     files: Sequence[CaseFiles],
 ) -> dict[str, Any]:
+    sampling = [sampling_options(m, options, "cpu") for m in models] or [SamplingOptions()]
     return {
         "protocol": PROTOCOL_VERSION,
         "data": str(data),
         "models": {m.name: str(m.path) for m in models},
         "scenarios": mode.value,
-        "temperature": options.temperature,
-        "samples": options.samples,
-        "seed": options.seed,
+        "temperature": sampling[0].temperature,
+        "samples": sampling[0].samples,
+        "seed": sampling[0].seed,
         "cases": [f.case_id for f in files],
         "torch": torch.__version__,
     }

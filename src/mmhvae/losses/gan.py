@@ -7,12 +7,22 @@ shape a prefix of the scores' shape, e.g. (N,) or (N, M), in {0, 1}) masks the r
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 
 def lsgan_generator(fake_scores: Tensor) -> Tensor:
     """mean (D(fake) - 1)^2: the generator wants its samples scored as real."""
     return (fake_scores.float() - 1.0).square().mean()
+
+
+def generator_adversarial(fake_scores: Tensor) -> Tensor:
+    """sum_m mean_{n,p} (D_m(fake)_np - 1)^2 over the modalities of scores (N, M, P): every
+    decoded modality, the absent ones included (it is their only training signal in
+    incomplete cases)."""
+    return torch.stack(
+        [lsgan_generator(fake_scores[:, m]) for m in range(fake_scores.shape[1])]
+    ).sum()
 
 
 def lsgan_discriminator(real_scores: Tensor, fake_scores: Tensor, real_weight: Tensor) -> Tensor:

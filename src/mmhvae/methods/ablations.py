@@ -14,10 +14,9 @@ from __future__ import annotations
 from torch import Tensor
 
 from mmhvae.config import Config
-from mmhvae.methods.mhvae import full_and_singles
+from mmhvae.methods.base import Objective
 from mmhvae.methods.mmhvae import MMHVAEMethod
-from mmhvae.methods.subset_vae import SubsetVAE
-from mmhvae.model.subsets import sample_subsets
+from mmhvae.methods.subsets import full_and_singles
 
 
 class NoGANMethod(MMHVAEMethod):
@@ -25,28 +24,25 @@ class NoGANMethod(MMHVAEMethod):
     adversarial = False
 
 
-class NoMixMethod(SubsetVAE):
+class NoMixMethod(MMHVAEMethod):
     name = "mmhvae-nomix"
 
     def components(self, present: Tensor, k: int) -> Tensor:
         return full_and_singles(present, k)
 
 
-class FlatMethod(SubsetVAE):
+class FlatMethod(MMHVAEMethod):
     name = "mmhvae-flat"
     flat = True
 
-    def components(self, present: Tensor, k: int) -> Tensor:
-        return sample_subsets(present, k)
-
 
 def build_nogan(config: Config, modalities: tuple[str, ...]) -> NoGANMethod:
-    return NoGANMethod(config.model, tuple(modalities))
+    return NoGANMethod(config.model, tuple(modalities), Objective.from_config(config.train))
 
 
 def build_nomix(config: Config, modalities: tuple[str, ...]) -> NoMixMethod:
-    return NoMixMethod(config.model, tuple(modalities))
+    return NoMixMethod(config.model, tuple(modalities), Objective.from_config(config.train))
 
 
 def build_flat(config: Config, modalities: tuple[str, ...]) -> FlatMethod:
-    return FlatMethod(config.model, tuple(modalities))
+    return FlatMethod(config.model, tuple(modalities), Objective.from_config(config.train))

@@ -6,11 +6,12 @@ every observed modality. Synthesis is the hierarchical PoE of the given modaliti
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from mmhvae.config import Config
-from mmhvae.methods.subset_vae import SubsetVAE, random_singles
+from mmhvae.methods.base import Objective
+from mmhvae.methods.subset_vae import SubsetVAE
+from mmhvae.methods.subsets import full_and_singles
 
 COMPONENTS = 2  # O and one single modality: the MICCAI 2023 objective
 
@@ -22,13 +23,5 @@ class MHVAEMethod(SubsetVAE):
         return full_and_singles(present, COMPONENTS)
 
 
-def full_and_singles(present: Tensor, k: int) -> Tensor:
-    """present (B, M) -> (B, K, M): component 0 = O, components 1..K-1 = random singles of O."""
-    parts = [present[:, None, :]]
-    if k > 1:
-        parts.append(random_singles(present, k - 1))
-    return torch.cat(parts, dim=1)
-
-
 def build_mhvae(config: Config, modalities: tuple[str, ...]) -> MHVAEMethod:
-    return MHVAEMethod(config.model, tuple(modalities))
+    return MHVAEMethod(config.model, tuple(modalities), Objective.from_config(config.train))

@@ -12,8 +12,10 @@ import torch
 from torch import Tensor
 
 from mmhvae.config import Config
-from mmhvae.methods.base import Synthesis, sample_statistics
-from mmhvae.methods.subset_vae import SubsetVAE, random_singles
+from mmhvae.methods.base import Objective, Sampler
+from mmhvae.methods.subset_vae import SubsetVAE
+from mmhvae.methods.subsets import random_singles
+from mmhvae.model.network import absent_as_background
 
 
 class MMVAEMethod(SubsetVAE):
@@ -23,27 +25,27 @@ class MMVAEMethod(SubsetVAE):
     def components(self, present: Tensor, k: int) -> Tensor:
         return random_singles(present, k)  # (B, K, M)
 
-    @torch.no_grad()
-    def synthesize(
+    def sampler(
         self,
         images: Tensor,
         present: Tensor,
         mask: Tensor,
-        temperature: float = 0.7,
-        n_samples: int = 1,
-        generator: torch.Generator | None = None,
-    ) -> Synthesis:
-        """Mean and std over ``n_samples`` draws of the mixture (one expert per draw)."""
-        self.check_inputs(present)
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        temperature: float,
+        generator: torch.Generator | None,
+    ) -> Sampler:
+        """Each draw picks one expert of S per example, uniformly, and decodes its posterior."""
+        every = present.new_ones(present.shape)  # encode every modality once...
+        skips, _ = self.net.condition(absent_as_background(images, present), every)
 
-        def sample() -> Tensor:
-            one = random_singles(present.bool(), 1, generator)[:, 0]  # (B, M)
-            return self.net.synthesize(images, one, mask, temperature, 1, generator).mean
+        def draw() -> Tensor:  # ...and weigh one expert of S per example and draw
+            one = random_singles(present, 1, generator)[:, 0]  # (B, M)
+            return self.net.draw(skips, one.T, mask, temperature, generator)  # weight (M, B)
 
-        return sample_statistics(sample, n_samples)
+        return draw
+
+    def deterministic(self, temperature: float) -> bool:
+        return False  # the expert is drawn even at temperature 0
 
 
 def build_mmvae(config: Config, modalities: tuple[str, ...]) -> MMVAEMethod:
-    return MMVAEMethod(config.model, tuple(modalities))
+    return MMVAEMethod(config.model, tuple(modalities), Objective.from_config(config.train))

@@ -10,7 +10,9 @@ from __future__ import annotations
 from torch import Tensor
 
 from mmhvae.config import Config
-from mmhvae.methods.subset_vae import SubsetVAE, random_subsets
+from mmhvae.methods.base import Objective
+from mmhvae.methods.subset_vae import SubsetVAE
+from mmhvae.methods.subsets import random_subsets
 
 
 class MoPoEMethod(SubsetVAE):
@@ -22,4 +24,4 @@ class MoPoEMethod(SubsetVAE):
 
 
 def build_mopoe(config: Config, modalities: tuple[str, ...]) -> MoPoEMethod:
-    return MoPoEMethod(config.model, tuple(modalities))
+    return MoPoEMethod(config.model, tuple(modalities), Objective.from_config(config.train))

@@ -15,7 +15,9 @@ import torch
 from torch import Tensor
 
 from mmhvae.config import Config
-from mmhvae.methods.subset_vae import SubsetVAE, random_subsets
+from mmhvae.methods.base import Objective
+from mmhvae.methods.subset_vae import SubsetVAE
+from mmhvae.methods.subsets import random_subsets
 
 
 class MVAEMethod(SubsetVAE):
@@ -34,4 +36,4 @@ class MVAEMethod(SubsetVAE):
 
 
 def build_mvae(config: Config, modalities: tuple[str, ...]) -> MVAEMethod:
-    return MVAEMethod(config.model, tuple(modalities))
+    return MVAEMethod(config.model, tuple(modalities), Objective.from_config(config.train))

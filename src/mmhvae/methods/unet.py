@@ -17,9 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from mmhvae.config import Config, ModelConfig
-from mmhvae.losses.reconstruction import l1_observed
-from mmhvae.methods.base import GeneratorOutput, Method, Synthesis
-from mmhvae.methods.subset_vae import random_subsets
+from mmhvae.losses.elbo import ELBOTerms, elbo_terms
+from mmhvae.methods.base import Method, Objective, Sampler
+from mmhvae.methods.subsets import random_subsets
 from mmhvae.model.layers import Downsample, ResidualBlock, Upsample, conv, norm
 
 
@@ -29,7 +29,7 @@ def unet_inputs(images: Tensor, available: Tensor) -> Tensor:
     n, m = available.shape
     space = images.shape[3:]
     keep = available.to(images.dtype).reshape(n, m, 1, *([1] * len(space)))  # (N, M, 1, ...)
-    filled = (images * keep).reshape(n, -1, *space)  # (N, M*C, ...)
+    filled = torch.where(keep > 0, images, 0.0).reshape(n, -1, *space)  # (N, M*C, ...)
     flags = keep.reshape(n, m, *([1] * len(space))).expand(n, m, *space)  # (N, M, ...)
     return torch.cat([filled, flags], dim=1)
 
@@ -80,45 +80,47 @@ class UNet(nn.Module):
 class UNetMethod(Method):
     name = "unet"
 
-    def __init__(self, config: ModelConfig, modalities: tuple[str, ...]) -> None:
-        super().__init__(modalities)
+    def __init__(
+        self, config: ModelConfig, modalities: tuple[str, ...], objective: Objective | None = None
+    ) -> None:
+        super().__init__(modalities, objective)
         self.net = UNet(config, len(self.modalities))
 
-    def generator_output(
-        self, images: Tensor, present: Tensor, mask: Tensor, components: int
-    ) -> GeneratorOutput:
+    def losses(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:
+        """The objective without a latent: the L1 of every observed modality from K inputs
+        subsets (the rate is 0 and has no levels)."""
+        images, present, mask = batch["images"], batch["present"].bool(), batch["mask"]
         b = images.shape[0]
-        subsets = random_subsets(present.bool(), components)  # (B, K, M)
+        subsets = random_subsets(present, self.objective.components)  # (B, K, M)
         k = subsets.shape[1]
         rows = subsets.transpose(0, 1).reshape(k * b, -1)  # (K*B, M): row k * B + b
         stacked = images.expand(k, *images.shape).reshape(k * b, *images.shape[1:])
         masks = mask.expand(k, *mask.shape).reshape(k * b, *mask.shape[1:])
         decoded = self.net(unet_inputs(stacked, rows), masks)  # (K*B, M, C, ...)
-        zero = images.new_zeros(())
-        return GeneratorOutput(
-            recon=l1_observed(decoded.reshape(k, b, *decoded.shape[1:]), images, present),
-            kl=zero,
-            kl_levels=zero[None],
-            fakes=decoded,
+        return elbo_terms(
+            decoded.reshape(k, b, *decoded.shape[1:]),  # (K, B, M, C, ...)
+            images,
+            present[None].expand(k, -1, -1),  # (K, B, M)
+            images.new_zeros((k, b, 0)),  # no latent levels
+            present.new_ones((k, b)),
+            0.0,
         )
 
-    @torch.no_grad()
-    def synthesize(
+    def sampler(
         self,
         images: Tensor,
         present: Tensor,
         mask: Tensor,
-        temperature: float = 0.7,
-        n_samples: int = 1,
-        generator: torch.Generator | None = None,
-    ) -> Synthesis:
-        """Deterministic: temperature and generator are ignored; std is 0 for n_samples > 1."""
-        self.check_inputs(present)
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
-        mean = self.net(unet_inputs(images, present.bool()), mask).float()
-        return Synthesis(mean=mean, std=torch.zeros_like(mean) if n_samples > 1 else None)
+        temperature: float,
+        generator: torch.Generator | None,
+    ) -> Sampler:
+        """Deterministic: temperature and generator are ignored (the std of samples is 0)."""
+        inputs = unet_inputs(images, present.bool())
+        return lambda: self.net(inputs, mask)
+
+    def deterministic(self, temperature: float) -> bool:
+        return True
 
 
 def build_unet(config: Config, modalities: tuple[str, ...]) -> UNetMethod:
-    return UNetMethod(config.model, tuple(modalities))
+    return UNetMethod(config.model, tuple(modalities), Objective.from_config(config.train))

@@ -15,7 +15,6 @@ from torch import Tensor, nn
 
 from mmhvae.config import ModelConfig
 from mmhvae.errors import ConfigError
-from mmhvae.methods.base import Synthesis, sample_statistics
 from mmhvae.model.decoder import Decoders
 from mmhvae.model.encoder import Encoder
 from mmhvae.model.topdown import TopDown
@@ -31,6 +30,14 @@ class VAEOutput:
     decoded: Tensor
     kl: Tensor
     kl_examples: Tensor
+
+
+def absent_as_background(images: Tensor, present: Tensor) -> Tensor:
+    """images (B, M, C, ...) with every absent modality (present (B, M) False) set to the
+    background value -1: what an absent slot holds (NaN, a stale image) never reaches an
+    encoder, so it cannot poison the row through 0 * NaN."""
+    keep = present.bool().reshape(*present.shape, *([1] * (images.ndim - 2)))  # (B, M, 1, ...)
+    return torch.where(keep, images, torch.full((), -1.0, dtype=images.dtype, device=images.device))
 
 
 def check_model_config(config: ModelConfig) -> None:
@@ -100,7 +107,7 @@ class MMHVAE(nn.Module):
         """images (B, M, C, ...), present (B, M) bool, subsets (B, K, M) bool (the experts of
         component k; intersected with ``present``), mask (B, 1, ...) bool."""
         b, k = subsets.shape[:2]
-        skips = self.encode(images)
+        skips = self.encode(absent_as_background(images, present))
         experts = subsets.bool() & present.bool()[:, None, :]  # (B, K, M)
         weight = experts.transpose(0, 1).reshape(k * b, -1).T  # (M, K*B)
         h, kl = self.topdown(skips, weight, temperature, generator)  # (K*B, c0, ...), (K*B, L)
@@ -112,42 +119,31 @@ class MMHVAE(nn.Module):
             kl_examples=kl.reshape(k, b, -1),  # (K, B, L)
         )
 
-    @torch.no_grad()
-    def synthesize(
-        self,
-        images: Tensor,
-        present: Tensor,
-        mask: Tensor,
-        temperature: float = 0.7,
-        n_samples: int = 1,
-        generator: torch.Generator | None = None,
-    ) -> Synthesis:
-        """Every modality from the present ones, every standard deviation times ``temperature``.
+    def condition(self, images: Tensor, present: Tensor) -> tuple[list[Tensor], Tensor]:
+        """Encode what a synthesis call is given: images (B, M, C, ...), present (B, M) bool ->
+        (skips per scale (M', B, c_i, ...), expert weights (M', B)) for :meth:`draw`.
 
-        Returns the mean over ``n_samples`` samples (B, M, C, ...) and the per-voxel standard
-        deviation (population, over the samples), or None for one sample. At temperature 0
-        every sample is the posterior-mean path, so one pass suffices and std is exactly 0.
+        When the whole batch shares one input pattern (a volume's slices), only the given
+        modalities' encoders run and the product leaves out the zero-precision experts: the
+        same posterior for less work. This may sync: synthesis is not a training step.
         """
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
         present = present.bool()
+        images = absent_as_background(images, present)
         if bool((present == present[:1]).all()):
-            # One input pattern for the whole batch (a volume's slices): only the given
-            # modalities' encoders and experts run; the product is the same without the
-            # zero-precision experts. Synthesis may sync: it is not a training step.
             given = [int(i) for i in present[0].nonzero().flatten()]
-            skips = self.encode(images, given)
             weight = torch.ones(len(given), present.shape[0], device=present.device)  # (M', B)
-        else:
-            skips = self.encode(images)
-            weight = present.T  # (M, B): one component, the given modalities
-        masks = mask.bool()
+            return self.encode(images, given), weight
+        return self.encode(images), present.T  # (M, B)
 
-        def sample() -> Tensor:
-            h, _ = self.topdown(skips, weight, temperature, generator)
-            return self.decoders(h, masks).float()  # (B, M, C, ...)
-
-        if temperature == 0.0 and n_samples > 1:
-            mean = sample()  # every sample is the posterior-mean path
-            return Synthesis(mean=mean, std=torch.zeros_like(mean))
-        return sample_statistics(sample, n_samples)
+    def draw(
+        self,
+        skips: list[Tensor],
+        weight: Tensor,
+        mask: Tensor,
+        temperature: float,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """One sample of every modality from the posterior given by :meth:`condition`, every
+        latent std times ``temperature``: (B, M, C, ...) in [-1, 1], -1 outside ``mask``."""
+        h, _ = self.topdown(skips, weight, temperature, generator)
+        return self.decoders(h, mask.bool())

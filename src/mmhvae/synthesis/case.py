@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from mmhvae.config import Config
 from mmhvae.data.case import Case, load_case
@@ -21,6 +20,7 @@ from mmhvae.data.modalities import canonical_modality
 from mmhvae.data.preprocess import GridInfo, brain_mask, prepare_case, to_original_grid
 from mmhvae.errors import DataError
 from mmhvae.methods.base import Method
+from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.synthesis.slices import synthesize_slices
 
 VolumePair = tuple[np.ndarray, "np.ndarray | None"]
@@ -86,27 +86,13 @@ def synthesize_loaded_case(
     case: Case,
     config: Config,
     plan: SynthesisPlan,
-    temperature: float = 0.7,
-    n_samples: int = 1,
-    batch_size: int = 32,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
+    options: SamplingOptions,
 ) -> dict[str, VolumePair]:
     """Synthesise ``plan.targets`` of a loaded case from ``plan.inputs`` (original grid)."""
     modalities = tuple(method.modalities)
     prepared = prepare_case(case, modalities, config.model.image_size, config.data.spacing)
     present = np.array([m in plan.inputs for m in modalities], dtype=bool)
-    result = synthesize_slices(
-        method,
-        prepared.images,
-        present,
-        prepared.mask,
-        temperature=temperature,
-        n_samples=n_samples,
-        batch_size=batch_size,
-        seed=seed,
-        device=device,
-    )
+    result = synthesize_slices(method, prepared.images, present, prepared.mask, options)
     # In-plane resampling (config.data.spacing > 0) blurs the brain's edge on the way back:
     # the original-grid mask decides what is brain, as for the inputs.
     brain = brain_mask(case)
@@ -128,11 +114,7 @@ def synthesize_case(
     config: Config,
     targets: Sequence[str] | None = None,
     leave_out: Sequence[str] = (),
-    temperature: float = 0.7,
-    n_samples: int = 1,
-    batch_size: int = 32,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
+    options: SamplingOptions | None = None,
 ) -> dict[str, VolumePair]:
     """Load a case and synthesise its missing (or asked) modalities.
 
@@ -142,6 +124,5 @@ def synthesize_case(
     case = load_case(case_files, tuple(modalities), resample=config.data.resample)
     present = [m for m in modalities if m in case.images]
     plan = plan_synthesis(case.case_id, tuple(modalities), present, targets, leave_out)
-    return synthesize_loaded_case(
-        method, case, config, plan, temperature, n_samples, batch_size, seed, device
-    )
+    options = options or SamplingOptions.from_config(config.sampling)
+    return synthesize_loaded_case(method, case, config, plan, options)

@@ -24,13 +24,14 @@ from mmhvae.data.layouts import CaseFiles, discover_cases
 from mmhvae.data.nifti import save_volume
 from mmhvae.errors import DataError, MMHVAEError
 from mmhvae.methods.base import Method
+from mmhvae.methods.sampling import SamplingOptions
+from mmhvae.runs import load_method
 from mmhvae.synthesis.case import (
     SynthesisPlan,
     known_modalities,
     plan_synthesis,
     synthesize_loaded_case,
 )
-from mmhvae.training.checkpoint import load_method
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +96,11 @@ def _refuse_input_overlap(files: CaseFiles, paths: Sequence[Path]) -> None:
 class SynthesisOptions:
     """The per-run choices of a dataset synthesis (see :func:`synthesize_dataset`)."""
 
+    sampling: SamplingOptions
     targets: tuple[str, ...] | None = None
     leave_out: tuple[str, ...] = ()
-    temperature: float = 0.7
-    n_samples: int = 1
-    batch_size: int = 32
     suffix: str = "_synth"
     overwrite: bool = False
-    seed: int = 0
-    device: str = "cpu"
 
 
 def synthesize_dataset(
@@ -112,37 +109,44 @@ def synthesize_dataset(
     output: str | Path,
     targets: Sequence[str] | None = None,
     leave_out: Sequence[str] = (),
-    temperature: float = 0.7,
-    n_samples: int = 1,
+    temperature: float | None = None,
+    n_samples: int | None = None,
     device: str | None = None,
     batch_size: int | None = None,
     suffix: str = "_synth",
     overwrite: bool = False,
-    seed: int = 0,
+    seed: int | None = None,
     layout: str | None = None,
     progress: bool = True,
 ) -> SynthesisReport:
     """Synthesise the missing (or asked) modalities of every case of ``input``.
 
     ``model`` is a run folder or checkpoint; ``input`` a dataset folder, a case folder or a
-    CSV manifest. Errors that concern the whole run (checkpoint, unknown modality names,
+    CSV manifest. Sampling settings left None come from the run's config (``sampling``).
+    Errors that concern the whole run (checkpoint, unknown modality names,
     no cases) raise; an error in one case (its data, an input pattern the method refuses,
     a failed write) is recorded in ``report.failed`` and the run goes on.
     """
     device = device or default_device()
-    if n_samples < 1:
+    if n_samples is not None and n_samples < 1:
         raise DataError(f"--samples {n_samples}: must be at least 1")
+    if temperature is not None and not temperature >= 0:
+        raise DataError(f"--temperature {temperature}: must be at least 0")
     method, config, modalities = load_method(model, device)
+    sampling = SamplingOptions.from_config(
+        config.sampling,
+        temperature=temperature,
+        samples=n_samples,
+        seed=seed,
+        batch_size=batch_size or default_batch_size(device, config.model.image_size),
+        device=device,
+    )
     options = SynthesisOptions(
+        sampling=sampling,
         targets=known_modalities(targets, modalities, "--targets") if targets else None,
         leave_out=known_modalities(leave_out, modalities, "--leave-out"),
-        temperature=temperature,
-        n_samples=n_samples,
-        batch_size=batch_size or default_batch_size(device, config.model.image_size),
         suffix=suffix,
         overwrite=overwrite,
-        seed=seed,
-        device=device,
     )
     cases = discover_cases(input, layout)
     report = SynthesisReport()
@@ -164,7 +168,7 @@ def _one_case(
     report: SynthesisReport,
 ) -> None:
     modalities = tuple(method.modalities)
-    with_std = options.n_samples > 1
+    with_std = options.sampling.samples > 1
     listed = [m for m in modalities if m in files.images]
     plan = plan_synthesis(files.case_id, modalities, listed, options.targets, options.leave_out)
     paths = planned_paths(files, output, plan, options.suffix, with_std)
@@ -180,17 +184,7 @@ def _one_case(
     # an all-zero volume counts as absent only once loaded: plan again
     present = [m for m in modalities if m in case.images]
     plan = plan_synthesis(files.case_id, modalities, present, options.targets, options.leave_out)
-    volumes = synthesize_loaded_case(
-        method,
-        case,
-        config,
-        plan,
-        temperature=options.temperature,
-        n_samples=options.n_samples,
-        batch_size=options.batch_size,
-        seed=options.seed,
-        device=options.device,
-    )
+    volumes = synthesize_loaded_case(method, case, config, plan, options.sampling)
     for target, (mean, std) in volumes.items():
         mean_path, std_path = output_paths(files, output, target, options.suffix, with_std)
         for path, volume in ((mean_path, mean), (std_path, std)):

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mmhvae.methods.base import Method
+from mmhvae.methods.base import Method, synthesize_batched
+from mmhvae.methods.sampling import SamplingOptions, seeded
 
 
 @dataclass
@@ -49,19 +50,16 @@ def synthesize_slices(
     images: np.ndarray,
     present: Sequence[bool] | np.ndarray,
     mask: np.ndarray,
-    temperature: float = 0.7,
-    n_samples: int = 1,
-    batch_size: int = 32,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
+    options: SamplingOptions,
 ) -> SliceSynthesis:
     """Every modality of ``method`` from the ``present`` ones, for all slices of one case.
 
     images (M, S, H, W) in [0, 1] (absent modalities are ignored whatever they hold),
     present (M,) bool, mask (S, H, W) bool. Slices without brain are not computed (their
-    output is 0, as the background of every slice). The RNG is seeded with ``seed`` in a
-    forked state, so a call is repeatable and leaves the caller's RNG untouched. The std is
-    per voxel over ``n_samples`` samples, halved into [0, 1] units; None for one sample.
+    output is 0, as the background of every slice). Sampling follows ``options`` under a
+    forked RNG seeded with ``options.seed``, so a call is repeatable and leaves the caller's
+    RNG untouched. The std is per voxel over ``options.samples`` samples, halved into
+    [0, 1] units; None for one sample.
     """
     present_np = np.asarray(present, dtype=bool)
     n_mod, n_slices, height, width = images.shape
@@ -73,25 +71,21 @@ def synthesize_slices(
     if not present_np.any():
         raise ValueError("at least one modality must be present to synthesise from")
     mean_out = np.zeros((n_mod, n_slices, height, width), dtype=np.float32)
-    std_out = np.zeros_like(mean_out) if n_samples > 1 else None
-    model_images = to_model_range(images, present_np, mask)
+    std_out = np.zeros_like(mean_out) if options.samples > 1 else None
     selected = brain_slices(mask)
-    device = torch.device(device)
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.inference_mode():
-        torch.manual_seed(seed)
-        for start in range(0, len(selected), max(1, batch_size)):
-            index = selected[start : start + max(1, batch_size)]
-            batch = torch.from_numpy(model_images[:, index]).to(device)  # (M, B, H, W)
-            batch = batch.permute(1, 0, 2, 3).unsqueeze(2).contiguous()  # (B, M, C, H, W)
-            slice_mask = torch.from_numpy(mask[index]).to(device).unsqueeze(1)  # (B, 1, H, W)
-            present_b = torch.from_numpy(present_np).to(device).expand(len(index), n_mod)
-            result = method.synthesize(
-                batch, present_b, slice_mask, temperature=temperature, n_samples=n_samples
-            )
-            mean = to_unit_range(result.mean[:, :, 0].float(), slice_mask)  # (B, M, H, W)
-            mean_out[:, index] = mean.permute(1, 0, 2, 3).cpu().numpy()  # (M, B, H, W)
-            if std_out is not None and result.std is not None:
-                std = result.std[:, :, 0].float() / 2.0 * slice_mask  # (B, M, H, W)
-                std_out[:, index] = std.permute(1, 0, 2, 3).cpu().numpy()
+    if not len(selected):
+        return SliceSynthesis(mean=mean_out, std=std_out)
+    device = torch.device(options.device)
+    model_images = to_model_range(images[:, selected], present_np, mask[selected])
+    batch = torch.from_numpy(model_images).to(device)  # (M, N, H, W)
+    batch = batch.permute(1, 0, 2, 3).unsqueeze(2)  # (N, M, C, H, W)
+    slice_mask = torch.from_numpy(mask[selected]).to(device).unsqueeze(1)  # (N, 1, H, W)
+    present_n = torch.from_numpy(present_np).to(device).expand(len(selected), n_mod)
+    with seeded(options.seed, device), torch.inference_mode():
+        result = synthesize_batched(method, batch, present_n, slice_mask, options)
+    mean = to_unit_range(result.mean[:, :, 0], slice_mask)  # (N, M, H, W)
+    mean_out[:, selected] = mean.permute(1, 0, 2, 3).cpu().numpy()  # (M, N, H, W)
+    if std_out is not None and result.std is not None:
+        std = result.std[:, :, 0] / 2.0 * slice_mask  # (N, M, H, W)
+        std_out[:, selected] = std.permute(1, 0, 2, 3).cpu().numpy()
     return SliceSynthesis(mean=mean_out, std=std_out)

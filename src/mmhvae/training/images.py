@@ -12,7 +12,8 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from mmhvae.methods.base import Method
+from mmhvae.methods.base import Method, synthesize_batched
+from mmhvae.methods.sampling import SamplingOptions, seeded
 
 HEADER = 14  # pixels of the label band above the grid
 LABEL = 14  # pixels of the label band above each row
@@ -40,31 +41,28 @@ def sample_grid(
     method: Method,
     batch: dict[str, Tensor],
     names: list[str],
-    temperature: float,
-    seed: int,
+    options: SamplingOptions,
 ) -> Image.Image:
     """Grid for the slices of ``batch`` (images (V, M, C, H, W), present (V, M), mask (V, 1, H, W)).
 
-    ``names`` labels the V slices. Sampling runs under a forked RNG seeded with ``seed``.
+    ``names`` labels the V slices. Sampling uses ``options`` under a forked RNG seeded with
+    ``options.seed``.
     """
     images, present, mask = batch["images"], batch["present"].bool(), batch["mask"].bool()
     modalities = method.modalities
     n_mod = len(modalities)
     side_h, side_w = images.shape[-2], images.shape[-1]
     rows: list[tuple[str, Tensor, Tensor]] = []  # label, inputs (M, C, H, W), outputs
-    devices = [images.device] if images.device.type == "cuda" else []
-    was_training = method.training
-    method.eval()
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    with seeded(options.seed, images.device):
         for v, name in enumerate(names):
             subsets = torch.stack(row_subsets(present[v]))  # (R, M)
             count = subsets.shape[0]
-            out = method.synthesize(
+            out = synthesize_batched(
+                method,
                 images[v : v + 1].expand(count, *images.shape[1:]),
                 subsets,
                 mask[v : v + 1].expand(count, *mask.shape[1:]),
-                temperature,
+                options,
             ).mean  # (R, M, C, H, W)
             for r in range(count):
                 given = "+".join(
@@ -72,7 +70,6 @@ def sample_grid(
                 )
                 inputs = torch.where(subsets[r].view(n_mod, 1, 1, 1), images[v], -1.0)
                 rows.append((f"{name} from {given}", inputs, out[r]))
-    method.train(was_training)
     canvas = Image.new("L", (2 * n_mod * side_w, HEADER + len(rows) * (LABEL + side_h)), 0)
     draw = ImageDraw.Draw(canvas)
     for m, name in enumerate(modalities):

@@ -14,19 +14,10 @@ import io
 from pathlib import Path
 from typing import Any
 
-import yaml
 from PIL import Image
 
-from mmhvae.config import Config, config_to_dict
 from mmhvae.files import write_bytes_atomic
-
-LOSSES_CSV = "losses.csv"
-VALIDATION_CSV = "validation.csv"
-
-
-def write_config(config: Config, path: Path) -> None:
-    """The resolved config as YAML, atomically."""
-    write_bytes_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False).encode())
+from mmhvae.runs import RunFolder
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
@@ -39,29 +30,29 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
 class RunLog:
     """Appends rows to the run's CSV tables and TensorBoard; no-op when not ``enabled``."""
 
-    def __init__(self, run_dir: Path, resume_step: int | None, enabled: bool = True) -> None:
-        self.run_dir = run_dir
+    def __init__(self, run: RunFolder, resume_step: int | None, enabled: bool = True) -> None:
+        self.run = run
         self.enabled = enabled
         self._writer: Any = None
         if not enabled:
             return
         if resume_step is not None:
-            for name in (LOSSES_CSV, VALIDATION_CSV):
-                self._truncate(run_dir / name, resume_step)
+            for path in (run.losses, run.validation):
+                self._truncate(path, resume_step)
         from torch.utils.tensorboard import SummaryWriter  # heavy import: only on the main rank
 
-        self._writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
+        self._writer = SummaryWriter(str(run.tensorboard), purge_step=resume_step)
 
     def losses(self, step: int, time: float, values: dict[str, float]) -> None:
-        self._row(LOSSES_CSV, step, time, values, "train")
+        self._row(self.run.losses, step, time, values, "train")
 
     def validation(self, step: int, time: float, values: dict[str, float]) -> None:
-        self._row(VALIDATION_CSV, step, time, values, "val")
+        self._row(self.run.validation, step, time, values, "val")
 
     def image(self, step: int, image: Image.Image) -> Path | None:
         if not self.enabled:
             return None
-        path = self.run_dir / "images" / f"step_{step:06d}.png"
+        path = self.run.images / f"step_{step:06d}.png"
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         write_bytes_atomic(path, buffer.getvalue())
@@ -72,13 +63,12 @@ class RunLog:
             self._writer.close()
             self._writer = None
 
-    def _row(self, name: str, step: int, time: float, values: dict[str, float], tag: str) -> None:
+    def _row(self, path: Path, step: int, time: float, values: dict[str, float], tag: str) -> None:
         if not self.enabled:
             return
         for key, value in values.items():
             self._writer.add_scalar(f"{tag}/{key}", value, step)
         self._writer.flush()
-        path = self.run_dir / name
         row = {"step": step, "time": round(time, 3), **values}
         new = not path.is_file() or path.stat().st_size == 0
         with path.open("a", newline="") as handle:

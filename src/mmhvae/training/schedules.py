@@ -1,6 +1,7 @@
 """Schedules of the training loop: pure functions of the step (0-based optimiser steps).
 
-They hold no state, so resuming at step s gives exactly the values an uninterrupted run has at
+(The KL weight's warm-up belongs to the objective: ``losses.elbo.kl_weight``.) They hold no
+state, so resuming at step s gives exactly the values an uninterrupted run has at
 step s: the step counter is the whole schedule state. The one exception is a wall-clock budget
 (``train.time_budget_minutes``): the learning rate then also follows the spent fraction of the
 budget, which depends on the machine's speed, so such runs are not step-for-step reproducible.
@@ -9,18 +10,6 @@ budget, which depends on the machine's speed, so such runs are not step-for-step
 from __future__ import annotations
 
 import math
-
-
-def kl_weight(step: int, warmup_steps: int, beta: float) -> float:
-    """KL weight: linear warm-up from 0 at step 0 to ``beta`` at ``warmup_steps``, then beta.
-
-    w(s) = beta * min(1, s / warmup_steps); no warm-up (``warmup_steps <= 0``) gives beta.
-    Starting at 0 lets the decoder learn to reconstruct before the posterior is pulled to the
-    prior (avoids posterior collapse of the coarse groups).
-    """
-    if warmup_steps <= 0:
-        return float(beta)
-    return float(beta) * min(1.0, max(step, 0) / warmup_steps)
 
 
 def gan_active(step: int, enabled: bool, gan_start: int) -> bool:

@@ -23,34 +23,34 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from mmhvae.config import Config, TrainConfig, config_to_dict
 from mmhvae.errors import CheckpointError, ConfigError, MMHVAEError, OutputExistsError
-from mmhvae.files import write_bytes_atomic
-from mmhvae.losses.gan import lsgan_discriminator, lsgan_generator
+from mmhvae.losses.elbo import ELBOTerms
+from mmhvae.losses.gan import generator_adversarial, lsgan_discriminator
 from mmhvae.methods import build_method
 from mmhvae.methods.base import Method
+from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.model.discriminator import Discriminators
-from mmhvae.training import distributed as ddp
-from mmhvae.training.checkpoint import (
+from mmhvae.runs import (
     CHECKPOINT_FORMAT,
+    RunFolder,
     capture_rng,
     checkpoint_config,
     load_checkpoint,
     restore_rng,
     save_checkpoint,
 )
+from mmhvae.training import distributed as ddp
 from mmhvae.training.data import TrainingData, batch_stream, build_training_data, stack_rows
 from mmhvae.training.images import sample_grid
-from mmhvae.training.logs import RunLog, write_config
-from mmhvae.training.schedules import disc_active, gan_active, kl_weight, lr_factor
+from mmhvae.training.logs import RunLog
+from mmhvae.training.schedules import disc_active, gan_active, lr_factor
 from mmhvae.training.validation import validate
 
 OPTIMIZERS = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-RUN_OUTPUTS = ("checkpoints", "tensorboard", "images", "losses.csv", "validation.csv")
 IMAGE_SLICES = 2  # validation slices shown in each PNG grid
 VAL_BATCH = 32  # slices per synthesis call in validation (no gradients: cheap in memory)
 
@@ -82,15 +82,14 @@ class Networks:
 
 
 class GeneratorPass(nn.Module):
-    """``method.generator_output`` as a forward(), so DDP sees (and syncs) the generator."""
+    """``method.losses`` as a forward(), so DDP sees (and syncs) the generator."""
 
     def __init__(self, method: Method) -> None:
         super().__init__()
         self.method = method
 
-    def forward(self, images: Tensor, present: Tensor, mask: Tensor, k: int) -> tuple[Tensor, ...]:
-        out = self.method.generator_output(images, present, mask, k)
-        return out.recon, out.kl, out.kl_levels, out.fakes
+    def forward(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:
+        return self.method.losses(batch, step)
 
 
 class CriticLoss(nn.Module):
@@ -173,7 +172,8 @@ def _fit(
 ) -> TrainResult:
     t = config.train
     batch_size = ddp.per_rank_batch(t.batch_size, info.world_size)
-    state = _prepare_run_dir(config, run_dir, resume, overwrite, info)
+    run = RunFolder(run_dir)
+    state = _prepare_run_dir(config, run, resume, overwrite, info)
     start = int(state["step"]) if state else 0
     cache = Path(config.data.cache_dir) if config.data.cache_dir else run_dir / "cache"
     _seed_everything(t.seed)  # identical initial weights on every rank
@@ -188,16 +188,16 @@ def _fit(
         _seed_everything(t.seed + 1 + info.rank)  # different subsets and noise per rank
     val_batch = stack_rows(dataset.val, dataset.val_rows, info.device)
     batches = batch_stream(dataset, config, info, batch_size, start)
-    log = RunLog(run_dir, resume_step=start if state else None, enabled=info.is_main)
+    log = RunLog(run, resume_step=start if state else None, enabled=info.is_main)
     if info.is_main:
-        write_config(config, run_dir / "config.yaml")
-        # Where the run learnt from: evaluation derives the copy reference from these cases.
-        record = {"data": str(data.resolve()), "modalities": list(dataset.modalities)}
-        write_bytes_atomic(run_dir / "run.yaml", yaml.safe_dump(record).encode())
+        run.write_config(config)
+        run.write_record(data, dataset.modalities)
     clock = _Clock(float(extra["elapsed"]))
+    # Validation and images sample as the run will be used: one draw at its temperature.
+    sampling = SamplingOptions.from_config(config.sampling, samples=1, batch_size=VAL_BATCH)
     first_val: dict[str, float] = {}
     if not state and info.is_main:
-        first_val = validate(nets.method, val_batch, t.temperature, t.seed, VAL_BATCH)
+        first_val = validate(nets.method, val_batch, sampling)
         log.validation(0, clock.now(), first_val)
     last_val, losses = dict(first_val), {}
     final = max(start, t.steps)
@@ -212,44 +212,34 @@ def _fit(
         last = done == t.steps or spent >= 1.0
         _progress(bar, done, spent, t.steps)
         if logged is not None:
-            losses = logged | lrs | {"kl_weight": kl_weight(step, t.kl_warmup_steps, t.beta)}
+            losses = logged | lrs | {"kl_weight": nets.method.objective.kl_weight(step)}
             _stop_if_not_finite(losses, done, run_dir)
             log.losses(done, clock.now(), losses)
             bar.set_postfix({k: f"{losses[k]:.4g}" for k in ("loss", "recon", "kl") if k in losses})
         if info.is_main and (done % t.val_every == 0 or last):
-            last_val = validate(nets.method, val_batch, t.temperature, t.seed, VAL_BATCH)
+            last_val = validate(nets.method, val_batch, sampling)
             log.validation(done, clock.now(), last_val)
             if last_val["loss"] < extra["best_val"]:
                 extra["best_val"] = last_val["loss"]
-                best = run_dir / "checkpoints" / "best.pt"
-                _save(best, config, dataset, nets, meter, done, extra, clock, info, gather=False)
+                _save(
+                    run.best, config, dataset, nets, meter, done, extra, clock, info, gather=False
+                )
         if info.is_main and (done % t.image_every == 0 or last):
             names = val_batch["names"][:IMAGE_SLICES]
             rows = {k: v[:IMAGE_SLICES] for k, v in val_batch.items() if k != "names"}
-            log.image(done, sample_grid(nets.method, rows, names, t.temperature, t.seed))
+            log.image(done, sample_grid(nets.method, rows, names, sampling))
         if done % t.checkpoint_every == 0 or last:
-            _save(
-                run_dir / "checkpoints" / "last.pt",
-                config,
-                dataset,
-                nets,
-                meter,
-                done,
-                extra,
-                clock,
-                info,
-            )
+            _save(run.last, config, dataset, nets, meter, done, extra, clock, info)
         if last:
             final = done
             break
     bar.close()
     log.close()
-    best = run_dir / "checkpoints" / "best.pt"
     return TrainResult(
         run_dir=run_dir,
         steps=final,
-        checkpoint=run_dir / "checkpoints" / "last.pt",
-        best_checkpoint=best if best.is_file() else None,
+        checkpoint=run.last,
+        best_checkpoint=run.best if run.best.is_file() else None,
         first_validation=first_val,
         validation=last_val,
         losses=losses,
@@ -273,35 +263,25 @@ def train_step(
     """
     t = config.train
     device = info.device
-    images = batch["images"].to(device, non_blocking=True)  # (B, M, C, H, W)
-    present = batch["present"].to(device, non_blocking=True)  # (B, M) bool
-    mask = batch["mask"].to(device, non_blocking=True)  # (B, 1, H, W) bool
+    on_device = {k: batch[k].to(device, non_blocking=True) for k in ("images", "present", "mask")}
     zero = torch.zeros((), device=device)
     terms: dict[str, Tensor] = {"gan_g": zero, "disc": zero}  # fixed columns: 0 while off
 
-    # Generator half: recon + beta(step) KL + adversarial term over EVERY decoded modality
-    # (absent ones included: it is their only training signal in incomplete cases).
+    # Generator half: the method's negative ELBO per voxel + the adversarial term.
     nets.opt_g.zero_grad(set_to_none=True)
     with _autocast(config, device):
-        recon, kl, kl_levels, fakes = nets.generator(images, present, mask, t.components)
-        # The rate is weighed per voxel, like the distortion (a mean L1 per voxel): the ELBO
-        # of a Laplace likelihood divided by the voxels of one image. Unnormalised, the KL in
-        # nats (~1e4 for tiny at the start) would swamp the L1 and collapse the posterior.
-        voxels = images[0, 0, 0].numel()
-        loss = recon + kl_weight(step, t.kl_warmup_steps, t.beta) * kl / voxels
+        elbo: ELBOTerms = nets.generator(on_device, step)
+        loss = elbo.loss
         if nets.discs is not None and gan_active(step, t.gan, t.gan_start):
             with _frozen(nets.discs):
-                scores = nets.discs(fakes)  # (K*B, M, P)
-                gan_g = torch.stack(
-                    [lsgan_generator(scores[:, m]) for m in range(scores.shape[1])]
-                ).sum()
+                gan_g = generator_adversarial(nets.discs(elbo.fakes))  # scores (K*B, M, P)
             loss = loss + t.gan_weight * gan_g
             terms["gan_g"] = gan_g
     loss.backward()
     terms["grad_norm"] = nn.utils.clip_grad_norm_(nets.method.parameters(), t.grad_clip)
     nets.opt_g.step()
-    terms |= {"loss": loss, "recon": recon, "kl": kl}
-    terms |= {f"kl_{level}": value for level, value in enumerate(kl_levels.detach().float())}
+    terms |= {"loss": loss, "recon": elbo.distortion, "kl": elbo.rate}
+    terms |= {f"kl_{level}": value for level, value in enumerate(elbo.rate_levels.detach().float())}
 
     # Discriminator half: real m images of the cases that have m vs the detached fakes.
     if (
@@ -311,7 +291,7 @@ def train_step(
     ):
         nets.opt_d.zero_grad(set_to_none=True)
         with _autocast(config, device):
-            disc = nets.critic(images, present, fakes.detach())
+            disc = nets.critic(on_device["images"], on_device["present"], elbo.fakes.detach())
         disc.backward()
         assert nets.discs is not None
         nn.utils.clip_grad_norm_(nets.discs.parameters(), t.grad_clip)
@@ -323,10 +303,10 @@ def train_step(
 
 
 def _prepare_run_dir(
-    config: Config, run_dir: Path, resume: bool, overwrite: bool, info: ddp.DistInfo
+    config: Config, run: RunFolder, resume: bool, overwrite: bool, info: ddp.DistInfo
 ) -> dict[str, Any] | None:
     """Refuse to clobber a run; clear it for ``overwrite``; load its checkpoint for ``resume``."""
-    last = run_dir / "checkpoints" / "last.pt"
+    run_dir, last = run.path, run.last
     if resume:
         if not last.is_file():
             raise CheckpointError(f"{run_dir}: nothing to resume ({last} not found)")
@@ -338,7 +318,7 @@ def _prepare_run_dir(
         )
     if info.is_main:
         if overwrite:
-            for name in RUN_OUTPUTS:
+            for name in RunFolder.outputs:
                 target = run_dir / name
                 if target.is_dir():
                     shutil.rmtree(target)
@@ -415,7 +395,7 @@ def _stop_if_not_finite(losses: dict[str, float], done: int, run_dir: Path) -> N
         raise MMHVAEError(
             f"training stopped at step {done}: non-finite {', '.join(bad)} "
             f"(loss={losses.get('loss')}); the last good checkpoint "
-            f"{run_dir / 'checkpoints' / 'last.pt'} is kept. Lower train.lr or train.grad_clip"
+            f"{RunFolder(run_dir).last} is kept. Lower train.lr or train.grad_clip"
         )
 
 

@@ -15,7 +15,8 @@ import math
 import torch
 from torch import Tensor
 
-from mmhvae.methods.base import Method
+from mmhvae.methods.base import Method, synthesize_batched
+from mmhvae.methods.sampling import SamplingOptions, seeded
 
 
 def masked_l1_mse(pred: Tensor, target: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -40,47 +41,21 @@ def _scores(prefix: str, l1_sum: float, sq_sum: float, count: float) -> dict[str
 
 
 @torch.no_grad()
-def synthesize_batches(
-    method: Method,
-    images: Tensor,
-    present: Tensor,
-    mask: Tensor,
-    temperature: float,
-    batch_size: int,
-) -> Tensor:
-    """Every modality of every row, in chunks: (V, M, C, H, W) in [-1, 1]."""
-    chunks = []
-    for start in range(0, images.shape[0], batch_size):
-        rows = slice(start, start + batch_size)
-        out = method.synthesize(images[rows], present[rows], mask[rows], temperature)
-        chunks.append(out.mean.float())
-    return torch.cat(chunks)
-
-
-@torch.no_grad()
 def validate(
-    method: Method,
-    batch: dict[str, Tensor],
-    temperature: float,
-    seed: int,
-    batch_size: int = 16,
+    method: Method, batch: dict[str, Tensor], options: SamplingOptions
 ) -> dict[str, float]:
     """L1 and PSNR per modality and scenario, and ``loss``, on the fixed validation slices.
 
     ``batch``: images (V, M, C, H, W) in [-1, 1], present (V, M) bool, mask (V, 1, H, W) bool,
-    on the method's device. Sampling runs under a forked RNG seeded with ``seed``: the numbers
-    repeat, and the training RNG streams are untouched (so resuming stays exact).
+    on the method's device, sampled with ``options``. Sampling runs under a forked RNG seeded
+    with ``options.seed``: the numbers repeat, and the training RNG streams are untouched (so
+    resuming stays exact).
     """
     images, present, mask = batch["images"], batch["present"].bool(), batch["mask"].bool()
-    device = images.device
-    was_training = method.training
-    method.eval()
-    devices = [device] if device.type == "cuda" else []
     results: dict[str, float] = {}
     l1_values: list[float] = []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        everything = synthesize_batches(method, images, present, mask, temperature, batch_size)
+    with seeded(options.seed, images.device):
+        everything = synthesize_batched(method, images, present, mask, options).mean
         for m, name in enumerate(method.modalities):
             rows = present[:, m]
             scenario = _scores(
@@ -91,13 +66,12 @@ def validate(
             others[:, m] = False
             rows = present[:, m] & others.any(dim=1)
             if bool(rows.any()):
-                pred = synthesize_batches(
-                    method, images[rows], others[rows], mask[rows], temperature, batch_size
-                )
+                pred = synthesize_batched(
+                    method, images[rows], others[rows], mask[rows], options
+                ).mean
                 scenario |= _scores(f"loo/{name}", *_sums(pred[:, m], images[rows, m], mask[rows]))
             results |= scenario
             l1_values += [v for k, v in scenario.items() if k.startswith("l1_")]
-    method.train(was_training)
     results["loss"] = sum(l1_values) / len(l1_values) if l1_values else math.nan
     return results
 

@@ -11,7 +11,7 @@ import torch
 
 from mmhvae.config import Config, config_to_dict
 from mmhvae.errors import CheckpointError
-from mmhvae.training.checkpoint import (
+from mmhvae.runs import (
     capture_rng,
     load_checkpoint,
     resolve_checkpoint,

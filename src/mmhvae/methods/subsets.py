@@ -44,6 +44,33 @@ def sample_subsets(present: Tensor, k: int, generator: torch.Generator | None = 
     return torch.stack(parts, dim=1)  # (B, K, M)
 
 
+def random_singles(present: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """K single observed modalities per example, each uniform over O, independently.
+
+    present (B, M) bool with a True per row -> (B, K, M) bool, one True per (b, k), inside O.
+    """
+    b, m = present.shape
+    score = torch.rand((b, k, m), generator=generator, device=present.device)
+    score = torch.where(present.bool()[:, None, :], score, torch.full_like(score, -1.0))
+    return torch.nn.functional.one_hot(score.argmax(dim=2), m).bool()  # (B, K, M)
+
+
+def random_subsets(present: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """K subsets per example, each uniform over the 2^|O| - 1 non-empty subsets of O.
+
+    present (B, M) bool -> (B, K, M) bool: the uniform components of :func:`sample_subsets`.
+    """
+    return sample_subsets(present, k + 2, generator)[:, 2:]
+
+
+def full_and_singles(present: Tensor, k: int) -> Tensor:
+    """present (B, M) -> (B, K, M): component 0 = O, components 1..K-1 = random singles of O."""
+    parts = [present.bool()[:, None, :]]
+    if k > 1:
+        parts.append(random_singles(present, k - 1))
+    return torch.cat(parts, dim=1)
+
+
 def all_subsets(m: int) -> list[tuple[int, ...]]:
     """Every non-empty subset of modality indices 0..m-1, by size then lexicographically.
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mmhvae.errors import ConfigError
-from mmhvae.evaluation.compare import (
+from mmhvae.evaluation.summary import all_summaries
+from mmhvae.experiments.compare import (
     CompareOptions,
     MethodRecord,
     comparison_rows,
@@ -17,7 +18,6 @@ from mmhvae.evaluation.compare import (
     parse_methods,
     synthesis_seconds,
 )
-from mmhvae.evaluation.summary import all_summaries
 from mmhvae.methods import METHODS
 
 
@@ -109,7 +109,7 @@ def test_time_budget_stops_cleanly_and_nogan_has_no_discriminators(
     shared_data: Path, tmp_path: Path
 ) -> None:
     from mmhvae.config import load_config
-    from mmhvae.training.checkpoint import load_checkpoint
+    from mmhvae.runs import load_checkpoint
     from mmhvae.training.trainer import fit
 
     manifest = tmp_path / "one.csv"

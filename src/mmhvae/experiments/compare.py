@@ -37,6 +37,7 @@ from mmhvae.evaluation.evaluate import (
 from mmhvae.evaluation.summary import Row
 from mmhvae.files import write_text_atomic
 from mmhvae.methods import METHODS
+from mmhvae.runs import RunFolder, load_method, run_summary
 
 TABLE_METRICS = ("psnr", "ssim", "mae", "lpips")
 OUTPUT_FILES = ("comparison.md", "comparison.json", "comparison.csv")
@@ -107,8 +108,6 @@ def compare(
     train_data: str | Path, test_data: str | Path, out: str | Path, options: CompareOptions
 ) -> CompareResult:
     """Train every method of ``options`` on ``train_data``, score them on ``test_data``."""
-    from mmhvae.training.checkpoint import load_method
-
     out = Path(out)
     _refuse_existing(out, options.overwrite)
     device = options.evaluation.device or options.device
@@ -141,21 +140,18 @@ def _refuse_existing(out: Path, overwrite: bool) -> None:
 def _train(config: Config, data: str | Path, run_dir: Path, options: CompareOptions) -> None:
     from mmhvae.training.trainer import fit
 
-    if options.reuse and (run_dir / "checkpoints" / "last.pt").is_file():
+    if options.reuse and RunFolder(run_dir).last.is_file():
         return
     fit(config, data, run_dir, device=options.device, overwrite=options.overwrite)
 
 
 def _record(name: str, run_dir: Path, method: Any) -> MethodRecord:
-    from mmhvae.training.checkpoint import load_checkpoint
-
-    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-    extra = state.get("extra") or {}
+    summary = run_summary(run_dir)
     return MethodRecord(
         name=name,
         run_dir=run_dir,
-        steps=int(state["step"]),
-        train_minutes=float(extra.get("elapsed", float("nan"))) / 60.0,
+        steps=summary.steps,
+        train_minutes=summary.train_minutes,
         parameters=sum(p.numel() for p in method.parameters()),
     )
 

@@ -1,4 +1,15 @@
-"""Self-describing checkpoints: weights + resolved config + modalities + training state.
+"""The run folder: the one place that names its files and reads and writes their schema.
+
+Training writes a run folder; synthesis, evaluation and the experiments read it through this
+module only (they never import training)::
+
+    RUN/config.yaml               the resolved Config (``write_config``)
+    RUN/run.yaml                  the run record: training data and modalities
+    RUN/checkpoints/last.pt       the newest checkpoint (``RunFolder.last``)
+    RUN/checkpoints/best.pt       the best validation loss so far (``RunFolder.best``)
+    RUN/losses.csv, RUN/validation.csv, RUN/images/, RUN/tensorboard/   logs (training/logs.py)
+
+Checkpoints are self-describing: weights + resolved config + modalities + training state.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so that
 ``torch.load(path, weights_only=True)`` reads it (no pickled classes, no code execution).
@@ -21,23 +32,114 @@ config and modalities.
 
 from __future__ import annotations
 
+import math
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import yaml
 
-from mmhvae.config import Config, from_dict
+from mmhvae.config import Config, config_to_dict, from_dict, migrate_legacy
 from mmhvae.errors import CheckpointError, ConfigError
-from mmhvae.files import atomic_path
+from mmhvae.files import atomic_path, write_bytes_atomic
 
 if TYPE_CHECKING:  # importing mmhvae.methods loads every method: only when needed
     from mmhvae.methods.base import Method
 
 CHECKPOINT_FORMAT = 1
 REQUIRED_KEYS = ("format", "method", "modalities", "config", "step", "method_state")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The paths of one run folder (nothing is created or read by building one)."""
+
+    path: Path
+
+    checkpoint_dir = "checkpoints"
+    # what training writes: ``train --overwrite`` removes exactly these
+    outputs = ("checkpoints", "tensorboard", "images", "losses.csv", "validation.csv")
+
+    @property
+    def last(self) -> Path:
+        return self.path / self.checkpoint_dir / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.path / self.checkpoint_dir / "best.pt"
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def record(self) -> Path:
+        return self.path / "run.yaml"
+
+    @property
+    def losses(self) -> Path:
+        return self.path / "losses.csv"
+
+    @property
+    def validation(self) -> Path:
+        return self.path / "validation.csv"
+
+    @property
+    def images(self) -> Path:
+        return self.path / "images"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
+
+    @classmethod
+    def of(cls, run_dir_or_checkpoint: str | Path) -> RunFolder:
+        """The run a folder is, or the run a ``RUN/checkpoints/x.pt`` file belongs to."""
+        path = Path(run_dir_or_checkpoint)
+        if path.is_file() and path.parent.name == cls.checkpoint_dir:
+            return cls(path.parent.parent)
+        return cls(path)
+
+    def write_config(self, config: Config) -> None:
+        """The resolved config as YAML, atomically."""
+        text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
+        write_bytes_atomic(self.config, text.encode())
+
+    def write_record(self, data: str | Path, modalities: tuple[str, ...]) -> None:
+        """Where the run learnt from: evaluation derives the copy reference from these cases."""
+        record = {"data": str(Path(data).resolve()), "modalities": list(modalities)}
+        write_bytes_atomic(self.record, yaml.safe_dump(record).encode())
+
+    def training_data(self) -> str | None:
+        """The training data of the run record, or None when there is none (or it is unreadable)."""
+        if not self.record.is_file():
+            return None
+        try:
+            record = yaml.safe_load(self.record.read_text()) or {}
+        except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            return None
+        data = record.get("data") if isinstance(record, dict) else None
+        return str(data) if data else None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished run's last checkpoint says about its training."""
+
+    steps: int
+    train_minutes: float
+
+
+def run_summary(run_dir_or_checkpoint: str | Path) -> RunSummary:
+    state = load_checkpoint(resolve_checkpoint(run_dir_or_checkpoint))
+    extra = state.get("extra") or {}
+    elapsed = extra.get("elapsed") if isinstance(extra, dict) else None
+    minutes = float(elapsed) / 60.0 if isinstance(elapsed, (int, float)) else math.nan
+    return RunSummary(steps=int(state["step"]), train_minutes=minutes)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -84,14 +186,14 @@ def resolve_checkpoint(run_dir_or_checkpoint: str | Path) -> Path:
     """A run folder means its ``checkpoints/last.pt``; a file means itself."""
     path = Path(run_dir_or_checkpoint)
     if path.is_dir():
-        return path / "checkpoints" / "last.pt"
+        return RunFolder(path).last
     return path
 
 
 def checkpoint_config(state: dict[str, Any], path: str | Path) -> Config:
     """The resolved Config stored in a checkpoint (CheckpointError if it no longer parses)."""
     try:
-        return from_dict(Config, state["config"])
+        return from_dict(Config, migrate_legacy(state["config"]))
     except ConfigError as error:
         raise CheckpointError(f"checkpoint {path}: its config is incompatible ({error})") from None
 

@@ -1,6 +1,6 @@
 import torch
 
-from mmhvae.model.subsets import all_subsets, sample_subsets, subset_mask
+from mmhvae.methods.subsets import all_subsets, sample_subsets, subset_mask
 
 
 def test_all_subsets_lists_every_nonempty_subset_once() -> None:
