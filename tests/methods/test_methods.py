@@ -61,20 +61,11 @@ def test_trains_and_synthesises_every_missing_pattern(name: str, real_batch) -> 
     images, present, mask = real_batch
     method = _method(name)
     assert method.name == name
-    optimiser = torch.optim.Adam(method.parameters(), lr=3e-3)
-    recon = []
-    for _ in range(6):  # fit one fixed batch: the reconstruction term must go down
-        optimiser.zero_grad()
-        out = method.losses({"images": images, "present": present, "mask": mask}, step=0)
-        (out.distortion + 1e-3 * out.rate).backward()
-        optimiser.step()
-        recon.append(float(out.distortion.detach()))
-        assert torch.isfinite(out.rate) and float(out.rate.detach()) >= 0
-        assert out.fakes.shape[1:] == images.shape[1:]
-        assert out.fakes.shape[0] % images.shape[0] == 0
-        assert out.rate_levels.ndim == 1
-        torch.testing.assert_close(out.rate_levels.sum(), out.rate)
-    assert recon[-1] < recon[0]
+    batch = {"images": images, "present": present, "mask": mask}
+    if not method.trainable:  # the regression floor: one closed-form pass
+        method.fit_closed_form([batch])
+    else:
+        _fit_a_few_steps(method, batch)
 
     method.eval()
     patterns = torch.stack([subset_mask(s, 4) for s in all_subsets(4)])  # (15, M)
@@ -86,6 +77,23 @@ def test_trains_and_synthesises_every_missing_pattern(name: str, real_batch) -> 
     assert torch.isfinite(result.mean).all() and (result.std >= 0).all()
     assert result.mean.abs().max() <= 1.0
     assert (result.mean[~masks[:, None].expand_as(result.mean)] == -1).all()
+
+
+def _fit_a_few_steps(method: torch.nn.Module, batch: dict[str, torch.Tensor]) -> None:
+    optimiser = torch.optim.Adam(method.parameters(), lr=3e-3)
+    recon = []
+    for _ in range(6):  # fit one fixed batch: the reconstruction term must go down
+        optimiser.zero_grad()
+        out = method.losses(batch, step=0)
+        (out.distortion + 1e-3 * out.rate).backward()
+        optimiser.step()
+        recon.append(float(out.distortion.detach()))
+        assert torch.isfinite(out.rate) and float(out.rate.detach()) >= 0
+        assert out.fakes.shape[1:] == batch["images"].shape[1:]
+        assert out.fakes.shape[0] % batch["images"].shape[0] == 0
+        assert out.rate_levels.ndim == 1
+        torch.testing.assert_close(out.rate_levels.sum(), out.rate)
+    assert recon[-1] < recon[0]
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -119,8 +127,8 @@ def test_variants_share_the_network_and_differ_as_documented() -> None:
         flat_names = {k for k, _ in nets[name].named_parameters()}
         full_names = {k for k, _ in nets["mmhvae"].named_parameters()}
         assert flat_names < full_names  # the same blocks, minus the spatial latent groups
-    assert not _method("mmhvae-nogan").adversarial
-    assert all(_method(n).adversarial for n in METHODS if n != "mmhvae-nogan")
+    assert not _method("mmhvae-nogan").adversarial and not _method("regression").adversarial
+    assert all(_method(n).adversarial for n in METHODS if n not in ("mmhvae-nogan", "regression"))
     # flat variants build their own config; the shared one keeps its spatial groups
     assert MICRO.latent_channels == (2, 4, 0)
     assert nets["mmhvae-flat"].net.config.latent_channels == (0, 0, 0)

@@ -18,7 +18,7 @@ samples, the deterministic shortcut, Welford mean and std); methods do not overr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -54,6 +54,9 @@ class Method(nn.Module):
     name: str = ""
     # False: the trainer builds no discriminators and adds no GAN term (e.g. mmhvae-nogan)
     adversarial: bool = True
+    # False: fitted in closed form by ``fit_closed_form`` over the training slices, once,
+    # instead of optimiser steps on ``losses`` (the regression floor)
+    trainable: bool = True
 
     def __init__(self, modalities: tuple[str, ...], objective: Objective | None = None) -> None:
         super().__init__()
@@ -63,6 +66,10 @@ class Method(nn.Module):
     def losses(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:
         """One training pass: batch["images"] (B, M, C, ...), ["present"] (B, M) bool,
         ["mask"] (B, 1, ...) bool, on the method's device."""
+        raise NotImplementedError
+
+    def fit_closed_form(self, batches: Iterable[dict[str, Tensor]]) -> None:
+        """Fit a non-``trainable`` method from every training slice (batches as in losses)."""
         raise NotImplementedError
 
     def sampler(

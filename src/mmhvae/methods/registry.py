@@ -13,6 +13,7 @@ from mmhvae.methods.mmhvae import build_mmhvae
 from mmhvae.methods.mmvae import build_mmvae
 from mmhvae.methods.mopoe import build_mopoe
 from mmhvae.methods.mvae import build_mvae
+from mmhvae.methods.regression import build_regression
 from mmhvae.methods.unet import build_unet
 
 Builder = Callable[[Config, tuple[str, ...]], Method]
@@ -27,6 +28,7 @@ METHODS: dict[str, Builder] = {
     "mmhvae-nogan": build_nogan,
     "mmhvae-nomix": build_nomix,
     "mmhvae-flat": build_flat,
+    "regression": build_regression,
 }
 
 

@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from mmhvae.config import Config, TrainConfig, config_to_dict
+from mmhvae.data.dataset import collate_slices
 from mmhvae.errors import CheckpointError, ConfigError, MMHVAEError, OutputExistsError
 from mmhvae.losses.elbo import ELBOTerms
 from mmhvae.losses.gan import generator_adversarial, lsgan_discriminator
@@ -77,7 +79,7 @@ class Networks:
     discs: Discriminators | None
     generator: nn.Module
     critic: nn.Module | None
-    opt_g: torch.optim.Optimizer
+    opt_g: torch.optim.Optimizer | None  # None for a method fitted in closed form
     opt_d: torch.optim.Optimizer | None
 
 
@@ -195,6 +197,8 @@ def _fit(
     clock = _Clock(float(extra["elapsed"]))
     # Validation and images sample as the run will be used: one draw at its temperature.
     sampling = SamplingOptions.from_config(config.sampling, samples=1, batch_size=VAL_BATCH)
+    if not nets.method.trainable:
+        return _fit_closed_form(run, config, dataset, nets, meter, log, extra, sampling, info)
     first_val: dict[str, float] = {}
     if not state and info.is_main:
         first_val = validate(nets.method, val_batch, sampling)
@@ -247,6 +251,47 @@ def _fit(
     )
 
 
+def _fit_closed_form(
+    run: RunFolder,
+    config: Config,
+    dataset: TrainingData,
+    nets: Networks,
+    meter: LossMeter,
+    log: RunLog,
+    extra: dict[str, Any],
+    sampling: SamplingOptions,
+    info: ddp.DistInfo,
+) -> TrainResult:
+    """A method without optimiser steps: one pass over every training slice (in order, as
+    augmentation configures them), validation, and the checkpoints of step 0."""
+    clock = _Clock(0.0)
+    loader = DataLoader(dataset.train, batch_size=VAL_BATCH, collate_fn=collate_slices)
+    on_device = ({k: b[k].to(info.device) for k in ("images", "present", "mask")} for b in loader)
+    nets.method.fit_closed_form(
+        tqdm(on_device, total=len(loader), desc="fit", unit="batch", disable=not info.is_main)
+    )
+    val: dict[str, float] = {}
+    if info.is_main:
+        val = validate(
+            nets.method, stack_rows(dataset.val, dataset.val_rows, info.device), sampling
+        )
+        log.validation(0, clock.now(), val)
+        extra["best_val"] = val["loss"]
+        _save(run.best, config, dataset, nets, meter, 0, extra, clock, info, gather=False)
+    _save(run.last, config, dataset, nets, meter, 0, extra, clock, info)
+    log.close()
+    return TrainResult(
+        run_dir=run.path,
+        steps=0,
+        checkpoint=run.last,
+        best_checkpoint=run.best if run.best.is_file() else None,
+        first_validation=val,
+        validation=val,
+        losses={},
+        method=nets.method,
+    )
+
+
 def train_step(
     nets: Networks,
     batch: dict[str, Any],
@@ -268,6 +313,7 @@ def train_step(
     terms: dict[str, Tensor] = {"gan_g": zero, "disc": zero}  # fixed columns: 0 while off
 
     # Generator half: the method's negative ELBO per voxel + the adversarial term.
+    assert nets.opt_g is not None, "train_step needs a trainable method"
     nets.opt_g.zero_grad(set_to_none=True)
     with _autocast(config, device):
         elbo: ELBOTerms = nets.generator(on_device, step)
@@ -342,14 +388,14 @@ def build_networks(config: Config, modalities: tuple[str, ...], info: ddp.DistIn
         method = method.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if discs is not None:
             discs = discs.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    opt_g = OPTIMIZERS[t.optimizer](method.parameters(), lr=t.lr)
+    opt_g = OPTIMIZERS[t.optimizer](method.parameters(), lr=t.lr) if method.trainable else None
     opt_d = (
         torch.optim.Adam(discs.parameters(), lr=t.lr_disc, betas=(0.5, 0.999)) if discs else None
     )
     return Networks(
         method=method,
         discs=discs,
-        generator=ddp.wrap_ddp(GeneratorPass(method), info),
+        generator=ddp.wrap_ddp(GeneratorPass(method), info) if method.trainable else method,
         critic=ddp.wrap_ddp(CriticLoss(discs), info) if discs is not None else None,
         opt_g=opt_g,
         opt_d=opt_d,
@@ -361,7 +407,7 @@ def _set_learning_rates(
 ) -> dict[str, float]:
     t = config.train
     factor = lr_factor(step, t.lr_warmup_steps, t.steps, t.lr_min_factor, t.cosine, budget_fraction)
-    for group in nets.opt_g.param_groups:
+    for group in nets.opt_g.param_groups if nets.opt_g is not None else []:
         group["lr"] = t.lr * factor
     if nets.opt_d is not None:
         for group in nets.opt_d.param_groups:
@@ -432,7 +478,7 @@ def _save(
         "step": done,
         "method_state": nets.method.state_dict(),
         "disc_state": nets.discs.state_dict() if nets.discs is not None else {},
-        "opt_g": nets.opt_g.state_dict(),
+        "opt_g": nets.opt_g.state_dict() if nets.opt_g is not None else {},
         "opt_d": nets.opt_d.state_dict() if nets.opt_d is not None else {},
         "rng": rngs[0],
         "rng_ranks": rngs,
@@ -468,7 +514,8 @@ def _restore(
 ) -> dict[str, Any]:
     """Load weights, optimisers, the meter and this rank's RNG streams; return ``extra``."""
     nets.method.load_state_dict(state["method_state"])
-    nets.opt_g.load_state_dict(state["opt_g"])
+    if nets.opt_g is not None and state["opt_g"]:
+        nets.opt_g.load_state_dict(state["opt_g"])
     if nets.discs is not None and state["disc_state"]:
         nets.discs.load_state_dict(state["disc_state"])
     if nets.opt_d is not None and state["opt_d"]:
