@@ -17,7 +17,7 @@ import torch
 
 from mmhvae.config import load_config
 from mmhvae.training.distributed import DistInfo
-from mmhvae.training.trainer import LossMeter, build_networks, train_step
+from mmhvae.training.step import LossMeter, build_networks, train_step
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import torch
 from mmhvae.config import Config, ModelConfig, TrainConfig
 from mmhvae.model.discriminator import Discriminators
 from mmhvae.training.distributed import DistInfo
-from mmhvae.training.trainer import CriticLoss, LossMeter, build_networks, train_step
+from mmhvae.training.step import CriticLoss, LossMeter, build_networks, train_step
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
 SIZE = 16

@@ -21,7 +21,7 @@ import torch
 from mmhvae.config import load_config
 from mmhvae.methods import build_method
 from mmhvae.training.distributed import DistInfo
-from mmhvae.training.trainer import LossMeter, build_networks, train_step
+from mmhvae.training.step import LossMeter, build_networks, train_step
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
 
