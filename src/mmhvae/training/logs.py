@@ -1,4 +1,5 @@
-"""What a run writes besides checkpoints: CSV tables, TensorBoard events and PNG grids.
+"""What a run writes besides checkpoints: CSV tables, TensorBoard events (scalars and the
+sample grids as images) and PNG grids.
 
 ``losses.csv`` (one row per logging interval) and ``validation.csv`` (one row per
 validation) start with ``step`` (optimiser steps done) and ``time`` (seconds of training);
@@ -14,6 +15,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from PIL import Image
 
@@ -22,6 +24,7 @@ from mmhvae.files import write_bytes_atomic
 
 LOSSES_CSV = "losses.csv"
 VALIDATION_CSV = "validation.csv"
+IMAGE_TAG = "val/samples"  # TensorBoard tag of the sample grids
 
 
 def write_config(config: Config, path: Path) -> None:
@@ -59,12 +62,16 @@ class RunLog:
         self._row(VALIDATION_CSV, step, time, values, "val")
 
     def image(self, step: int, image: Image.Image) -> Path | None:
+        """``images/step_NNNNNN.png`` and the same grid in TensorBoard (``val/samples``)."""
         if not self.enabled:
             return None
         path = self.run_dir / "images" / f"step_{step:06d}.png"
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         write_bytes_atomic(path, buffer.getvalue())
+        rgb = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
+        self._writer.add_image(IMAGE_TAG, rgb, step, dataformats="HWC")
+        self._writer.flush()
         return path
 
     def close(self) -> None:

@@ -44,7 +44,7 @@ from mmhvae.training.checkpoint import (
     save_checkpoint,
 )
 from mmhvae.training.data import TrainingData, batch_stream, build_training_data, stack_rows
-from mmhvae.training.images import sample_grid
+from mmhvae.training.images import grid_rows, sample_grid
 from mmhvae.training.logs import RunLog, write_config
 from mmhvae.training.schedules import disc_active, gan_active, kl_weight, lr_factor
 from mmhvae.training.validation import validate
@@ -224,8 +224,7 @@ def _fit(
                 best = run_dir / "checkpoints" / "best.pt"
                 _save(best, config, dataset, nets, meter, done, extra, clock, info, gather=False)
         if info.is_main and (done % t.image_every == 0 or last):
-            names = val_batch["names"][:IMAGE_SLICES]
-            rows = {k: v[:IMAGE_SLICES] for k, v in val_batch.items() if k != "names"}
+            rows, names = grid_rows(val_batch, IMAGE_SLICES)  # the most brain: mid-brain
             log.image(done, sample_grid(nets.method, rows, names, t.temperature, t.seed))
         if done % t.checkpoint_every == 0 or last:
             _save(
