@@ -18,7 +18,7 @@ from mmhvae.data.layouts import discover_cases
 from mmhvae.data.preprocess import prepare_case
 from mmhvae.synthesis.dataset import synthesize_dataset
 from mmhvae.synthesis.slices import synthesize_slices
-from mmhvae.training.checkpoint import load_method
+from mmhvae.training.checkpoint import load_checkpoint, load_method, save_checkpoint
 
 from .tiny_run import write_manifest
 
@@ -210,6 +210,20 @@ def test_missing_and_corrupt_checkpoints_are_clear_errors(
     )
     assert code == 2 and str(bad) in text and "corrupt" in text
     assert not (tmp_path / "o").exists()
+
+
+def test_a_3d_model_is_a_clear_error_not_a_traceback(
+    tiny_model: Path, two_cases: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = load_checkpoint(tiny_model / "checkpoints" / "last.pt")
+    state["config"]["model"]["spatial_dims"] = 3
+    fake = tmp_path / "run3d" / "checkpoints" / "last.pt"
+    fake.parent.mkdir(parents=True)
+    save_checkpoint(fake, state)
+    out = tmp_path / "o"
+    code, text = _run(capsys, "--model", str(fake), "--input", str(two_cases), "--output", str(out))
+    assert code == 2 and str(fake) in text and "model.spatial_dims=3: not supported" in text
+    assert "Traceback" not in text and not out.exists()
 
 
 @pytest.mark.parametrize(

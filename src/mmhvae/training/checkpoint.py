@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from mmhvae.config import Config, from_dict
+from mmhvae.config import Config, from_dict, require_slices
 from mmhvae.errors import CheckpointError, ConfigError
 from mmhvae.files import atomic_path
 
@@ -105,6 +105,7 @@ def load_method(
     path = resolve_checkpoint(run_dir_or_checkpoint)
     state = load_checkpoint(path, map_location="cpu")
     config = checkpoint_config(state, path)
+    require_slices(config, f"checkpoint {path}: ")
     modalities = tuple(str(m) for m in state["modalities"])
     if config.method != state["method"]:
         raise CheckpointError(

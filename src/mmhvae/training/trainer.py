@@ -27,7 +27,7 @@ import yaml
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from mmhvae.config import Config, TrainConfig, config_to_dict
+from mmhvae.config import Config, TrainConfig, config_to_dict, require_slices
 from mmhvae.errors import CheckpointError, ConfigError, MMHVAEError, OutputExistsError
 from mmhvae.files import write_bytes_atomic
 from mmhvae.losses.gan import lsgan_discriminator, lsgan_generator
@@ -161,6 +161,7 @@ def fit(
     ``resume`` or ``overwrite``. Under torchrun (RANK, WORLD_SIZE set) this is one DDP rank:
     the global batch ``train.batch_size`` is split across ranks, the lr is not rescaled.
     """
+    require_slices(config)
     info = ddp.setup_distributed(device)
     try:
         return _fit(config, Path(data), Path(run_dir), resume, overwrite, info)
