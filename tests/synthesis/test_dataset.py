@@ -4,13 +4,17 @@ uncertainty, resume, overwrite, atomic writes and every bad input."""
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
+import mmhvae
 from mmhvae.cli.main import main
 from mmhvae.config import Config
 from mmhvae.data.case import load_case
@@ -78,7 +82,10 @@ def synthesised(tiny_model: Path, two_cases: Path, tmp_path_factory: pytest.Temp
 def test_outputs_are_on_each_input_grid_with_its_header(synthesised) -> None:
     out, files = synthesised
     pat = files["brats2013-pat0005"]
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name.endswith(".nii.gz"))
+    assert sorted(p.name for p in out.glob("*.json")) == [
+        n.replace(".nii.gz", ".json") for n in names
+    ]
     assert names == [
         "brats2013-pat0005_t1_synth.nii.gz",
         "brats2013-pat0005_t1_synth_std.nii.gz",
@@ -91,6 +98,61 @@ def test_outputs_are_on_each_input_grid_with_its_header(synthesised) -> None:
         _same_grid(out / name, pat.images["flair"], pat.images["t1ce"])
     tcga = files["tcga-fg-6692"]
     _same_grid(out / "tcga-fg-6692_t2_synth.nii.gz", tcga.images["t2"], tcga.images["t1ce"])
+
+
+def test_outputs_say_what_they_are(synthesised, tiny_model: Path) -> None:
+    out, files = synthesised
+    pat = files["brats2013-pat0005"]
+    mean = out / "brats2013-pat0005_t1_synth.nii.gz"
+    text = bytes(nib.load(mean).header["descrip"].item()).decode()
+    assert text.startswith("mmhvae synthetic t1 from t1ce+flair; model run ")
+    std_text = bytes(
+        nib.load(out / "brats2013-pat0005_t1_synth_std.nii.gz").header["descrip"].item()
+    )
+    assert std_text.startswith(b"mmhvae synthetic t1 std from t1ce+flair")
+    checkpoint = tiny_model / "checkpoints" / "last.pt"
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert text.endswith(digest[:8])
+    record = json.loads((out / "brats2013-pat0005_t1_synth.json").read_text())
+    assert record["synthetic"] is True and record["generator"] == "mmhvae"
+    assert record["version"] == mmhvae.__version__ and record["modality"] == "t1"
+    assert record["map"] == "mean" and record["model"]["method"] == "mmhvae"
+    assert record["model"]["sha256"] == digest
+    assert record["model"]["checkpoint"] == str(checkpoint.resolve())
+    assert record["model"]["run"] == str(tiny_model.resolve())
+    assert set(record["inputs"]) == {"t1ce", "flair", "mask"}
+    for name, entry in record["inputs"].items():
+        source = pat.mask if name == "mask" else pat.images[name]
+        assert entry["path"] == str(Path(source).resolve())
+        assert entry["sha256"] == hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    assert (record["temperature"], record["samples"], record["seed"]) == (0.7, 2, 0)
+    created = datetime.strptime(record["created_utc"], "%Y-%m-%dT%H:%M:%SZ")
+    assert abs((datetime.utcnow() - created).total_seconds()) < 3600
+    std_record = json.loads((out / "brats2013-pat0005_t1_synth_std.json").read_text())
+    assert std_record["map"] == "std" and std_record["inputs"] == record["inputs"]
+
+
+def test_synthetic_files_are_not_inputs_next_time(
+    tiny_model: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """Written with the real names (--suffix "") into the input folder, the outputs are not
+    taken as present modalities by a second run (nor by info) unless --allow-synthetic."""
+    pat = discover_cases(write_manifest(shared_data, ("brats2013-pat0005",), tmp_path / "m.csv"))[0]
+    case = tmp_path / "data" / "Case1"
+    case.mkdir(parents=True)
+    for m in ("t1ce", "flair"):
+        (case / f"Case1_{m}.nii.gz").write_bytes(pat.images[m].read_bytes())
+    common = ["synthesize", "--model", str(tiny_model), "--device", "cpu", "--suffix", ""]
+    args = [*common, "--input", str(case.parent), "--output", str(tmp_path / "data")]
+    assert main([*args, "--targets", "t2"]) == 0
+    assert (case / "Case1_t2.nii.gz").is_file() and (case / "Case1_t2.json").is_file()
+    (found,) = discover_cases(case.parent)
+    assert set(found.images) == {"t1ce", "flair"} and set(found.synthetic) == {"t2"}
+    (case / "Case1_t2.json").unlink()  # the header's descrip still marks it
+    (found,) = discover_cases(case.parent)
+    assert set(found.images) == {"t1ce", "flair"}
+    (allowed,) = discover_cases(case.parent, allow_synthetic=True)
+    assert set(allowed.images) == {"t1ce", "flair", "t2"}
 
 
 def test_outputs_are_unit_range_and_zero_outside_the_brain(synthesised) -> None:
@@ -285,4 +347,7 @@ def test_bad_cases_are_reported_and_skipped_while_the_others_are_written(
     assert code == 1
     assert "FAILED broken" in text and str(truncated) in text
     assert "FAILED pdonly" in text and "none of the model's modalities" in text
-    assert sorted(p.name for p in out.iterdir()) == ["brats2013-pat0005_t2_synth.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "brats2013-pat0005_t2_synth.json",  # its sidecar
+        "brats2013-pat0005_t2_synth.nii.gz",
+    ]

@@ -19,6 +19,7 @@ from mmhvae.data.grid import describe_grid, grid_mismatches, voxel_spacing
 from mmhvae.data.layouts import CaseFiles, Layout, discover_cases
 from mmhvae.data.modalities import sort_modalities
 from mmhvae.data.nifti import load_header, load_volume, spatial_shape
+from mmhvae.data.provenance import synthetic_mark
 from mmhvae.errors import DataError
 
 
@@ -43,10 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the table"
     )
+    parser.add_argument(
+        "--allow-synthetic",
+        action="store_true",
+        help="list files marked synthetic by mmhvae (sidecar or descrip) as present modalities",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    cases = discover_cases(args.data, args.layout)
+    cases = discover_cases(args.data, args.layout, allow_synthetic=args.allow_synthetic)
     modalities = sort_modalities(m for case in cases for m in case.images)
     rows: list[list[str]] = []
     records: list[dict[str, Any]] = []
@@ -92,6 +98,7 @@ def _record(
     return {
         "case": case.case_id,
         "files": {k: str(v) for k, v in files.items() if v is not None},
+        "synthetic": {k: str(v) for k, v in case.synthetic.items()},
         "usable": {k: marks[k] == "x" for k, v in files.items() if v is not None},
         "shape": None if shape == "?" else [int(n) for n in shape.split("x")],
         "spacing_mm": None if spacing == "?" else [float(n) for n in spacing.split("x")],
@@ -103,7 +110,11 @@ def _inspect(
     case: CaseFiles, modalities: tuple[str, ...], no_resample: bool, check_voxels: bool
 ) -> tuple[list[str], list[str]]:
     """One table row and the problems of ``case``; never raises for a bad file."""
-    problems: list[str] = []
+    problems = [
+        f"{case.case_id}: {path} is marked synthetic ({synthetic_mark(path)}): not used as "
+        f"the {m} input (--allow-synthetic to use it)"
+        for m, path in case.synthetic.items()
+    ]
     grids: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
     files = {**case.images, "seg": case.seg, "mask": case.mask}
     for name, path in files.items():

@@ -4,6 +4,8 @@ Outputs are float32 on each case's original grid (shape, affine, orientation, sp
 header of its input volumes), in the normalised space of EVALUATION.md: the model's [-1, 1]
 mapped to [0, 1], 0 outside the brain. With ``--samples N > 1`` a per-voxel standard
 deviation map (same units) is written beside the mean, with ``_std`` after the suffix.
+Every output's header ``descrip`` names mmhvae, the inputs and the model, and a JSON sidecar
+(``NAME.json``) records the model, the inputs with checksums and the settings.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--layout", help="force the dataset layout (default: detected)")
+    parser.add_argument(
+        "--allow-synthetic",
+        action="store_true",
+        help="take files marked synthetic by mmhvae (sidecar or descrip) as inputs too",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         seed=args.seed,
         layout=args.layout,
+        allow_synthetic=args.allow_synthetic,
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -30,7 +30,15 @@ from mmhvae.synthesis.case import (
     plan_synthesis,
     synthesize_loaded_case,
 )
-from mmhvae.training.checkpoint import load_method
+from mmhvae.synthesis.provenance import (
+    ModelRecord,
+    descrip,
+    input_records,
+    marked_header,
+    sidecar_record,
+    write_sidecar,
+)
+from mmhvae.training.checkpoint import load_method, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +112,7 @@ class SynthesisOptions:
     overwrite: bool = False
     seed: int = 0
     device: str = "cpu"
+    model: ModelRecord | None = None  # for the outputs' descrip and sidecars
 
 
 def synthesize_dataset(
@@ -121,13 +130,16 @@ def synthesize_dataset(
     seed: int = 0,
     layout: str | None = None,
     progress: bool = True,
+    allow_synthetic: bool = False,
 ) -> SynthesisReport:
     """Synthesise the missing (or asked) modalities of every case of ``input``.
 
     ``model`` is a run folder or checkpoint; ``input`` a dataset folder, a case folder or a
-    CSV manifest. Errors that concern the whole run (checkpoint, unknown modality names,
-    no cases) raise; an error in one case (its data, an input pattern the method refuses,
-    a failed write) is recorded in ``report.failed`` and the run goes on.
+    CSV manifest (files marked synthetic are not inputs unless ``allow_synthetic``). Every
+    output names mmhvae, its inputs and the model in its ``descrip`` and has a JSON sidecar
+    (synthesis/provenance.py). Errors that concern the whole run (checkpoint, unknown
+    modality names, no cases) raise; an error in one case (its data, an input pattern the
+    method refuses, a failed write) is recorded in ``report.failed`` and the run goes on.
     """
     device = device or default_device()
     if n_samples < 1:
@@ -143,8 +155,9 @@ def synthesize_dataset(
         overwrite=overwrite,
         seed=seed,
         device=device,
+        model=ModelRecord.of(resolve_checkpoint(model), config.method),
     )
-    cases = discover_cases(input, layout)
+    cases = discover_cases(input, layout, allow_synthetic=allow_synthetic)
     report = SynthesisReport()
     for files in tqdm(cases, desc="synthesis", unit="case", disable=not progress):
         try:
@@ -191,12 +204,25 @@ def _one_case(
         seed=options.seed,
         device=options.device,
     )
+    used = {m: files.images[m] for m in plan.inputs} | ({"mask": files.mask} if files.mask else {})
+    inputs = input_records(used)
+    settings = {
+        "temperature": options.temperature,
+        "samples": options.n_samples,
+        "seed": options.seed,
+    }
     for target, (mean, std) in volumes.items():
         mean_path, std_path = output_paths(files, output, target, options.suffix, with_std)
-        for path, volume in ((mean_path, mean), (std_path, std)):
+        for path, volume, kind in ((mean_path, mean, "mean"), (std_path, std, "std")):
             if path is None or volume is None:
                 continue
             if path.exists() and not options.overwrite:
                 continue  # written by an earlier, interrupted run with the same seed
-            save_volume(path, volume, case.affine, case.header, overwrite=options.overwrite)
+            header, model = case.header, options.model
+            if model is not None:
+                header = marked_header(header, descrip(target, plan.inputs, model, kind == "std"))
+            save_volume(path, volume, case.affine, header, overwrite=options.overwrite)
+            if model is not None:  # after the file: a run killed in between leaves the
+                # descrip, which alone marks the file as synthetic
+                write_sidecar(path, sidecar_record(target, kind, model, inputs, settings))
             report.written.append(path)
