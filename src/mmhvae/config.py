@@ -161,6 +161,18 @@ def migrate_legacy(raw: Mapping[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def require_slices(config: Config, where: str = "") -> None:
+    """Refuse a config the pipeline cannot run end to end: data/, training/ and synthesis/
+    work on 2D axial slices; the dimension-agnostic layers of model/ build 3D networks, but
+    nothing feeds them volumes yet. ``where`` prefixes the message (e.g. a checkpoint)."""
+    dims = config.model.spatial_dims
+    if dims != 2:
+        raise ConfigError(
+            f"{where}model.spatial_dims={dims}: not supported yet (only 2: the data pipeline, "
+            "training and synthesis work on 2D axial slices; 3D is not wired end to end)"
+        )
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain dict (tuples as lists), ready for YAML."""
     return _plain(dataclasses.asdict(config))

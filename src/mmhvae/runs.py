@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import yaml
 
-from mmhvae.config import Config, config_to_dict, from_dict, migrate_legacy
+from mmhvae.config import Config, config_to_dict, from_dict, migrate_legacy, require_slices
 from mmhvae.errors import CheckpointError, ConfigError
 from mmhvae.files import atomic_path, write_bytes_atomic
 
@@ -207,6 +207,7 @@ def load_method(
     path = resolve_checkpoint(run_dir_or_checkpoint)
     state = load_checkpoint(path, map_location="cpu")
     config = checkpoint_config(state, path)
+    require_slices(config, f"checkpoint {path}: ")
     modalities = tuple(str(m) for m in state["modalities"])
     if config.method != state["method"]:
         raise CheckpointError(

@@ -35,3 +35,32 @@ def test_info_unusable_data_exits_2(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["info", str(tmp_path), "--layout", "nnunet"]) == 2
     assert "does not look like a nnunet dataset" in capsys.readouterr().err
+
+
+def test_info_json_says_the_same_as_the_table(shared_data, capsys):
+    import json
+
+    assert main(["info", str(shared_data / "cases.csv"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["layout"] == "csv" and data["modalities"] == ["t1", "t1ce", "t2", "flair"]
+    cases = {c["case"]: c for c in data["cases"]}
+    assert len(cases) == 8 and data["available"]["t1ce"] == 8
+    tcga = cases["tcga-fg-6692"]
+    assert tcga["shape"] == [240, 240, 155] and tcga["spacing_mm"] == [1.0, 1.0, 1.0]
+    assert set(tcga["files"]) >= {"t1", "t1ce", "t2", "flair"} and all(tcga["usable"].values())
+    assert set(cases["brats2013-pat0005"]["files"]) >= {"t1ce", "flair"}
+    assert "t1" not in cases["brats2013-pat0005"]["files"]
+    native = cases["tcga-fg-6692-native"]["problems"]
+    assert native and "volumes on different grids" in native[0]
+    assert native[0] in data["problems"]
+
+
+def test_info_json_marks_unusable_files(tmp_path, capsys):
+    import json
+
+    write_nifti(tmp_path / "Case001-t2.nii.gz", brain_volume())
+    (tmp_path / "Case001-flair.nii.gz").write_bytes(b"broken")
+    assert main(["info", str(tmp_path), "--json"]) == 0
+    (case,) = json.loads(capsys.readouterr().out)["cases"]
+    assert case["usable"] == {"t2": True, "flair": False}
+    assert "Case001-flair.nii.gz: unreadable" in case["problems"][0]

@@ -169,9 +169,14 @@ def test_html_report_parses_and_shows_montages(report: Path) -> None:
             if tag == "img":
                 images.append(dict(attrs)["src"] or "")
 
-    Collect().feed((report / "report.html").read_text())
-    assert len(images) == 6 and all(src.startswith("data:image/png;base64,") for src in images)
-    assert len(list((report / "montages").glob("*.png"))) == 6
+    page = (report / "report.html").read_text()
+    Collect().feed(page)
+    # one montage per model x case x target: 2 x 3 x 4
+    assert len(images) == 24 and all(src.startswith("data:image/png;base64,") for src in images)
+    names = sorted(p.name for p in (report / "montages").glob("*.png"))
+    assert len(names) == 24 and "a_tcga-fg-6692_flair.png" in names
+    assert page.count("<h1>") == 1 and "<li>" in page
+    assert "tcga-fg-6692 · t1ce from t1+t2+flair" in page  # each target from the other three
 
 
 def test_an_existing_report_is_not_replaced(report: Path, complete_cases: Path) -> None:

@@ -4,21 +4,25 @@ import base64
 from html.parser import HTMLParser
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
+from nibabel import orientations
 from PIL import Image
 
+from mmhvae.data.case import Case
+from mmhvae.data.layouts import CaseFiles, Layout
+from mmhvae.data.preprocess import prepare_case
 from mmhvae.errors import OutputExistsError
 from mmhvae.evaluation.report import (
-    HOT,
-    VIRIDIS_LIKE,
     axial_view,
-    case_montage,
     choose_levels,
-    colourise,
-    montage,
+    render_markdown,
+    target_montage,
     write_html_report,
 )
+from mmhvae.evaluation.summary import markdown_table, summarise
+from mmhvae.figures import RADIOLOGICAL, Column, Scale, figure_png, montage_figure
 
 
 class _Collect(HTMLParser):
@@ -27,17 +31,23 @@ class _Collect(HTMLParser):
         self.tags: list[str] = []
         self.images: list[str] = []
         self.cells: list[str] = []
-        self._in_cell = False
+        self.captions: list[str] = []
+        self._in: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
-        self._in_cell = tag in ("td", "th")
+        self._in = tag
         if tag == "img":
             self.images.append(dict(attrs)["src"] or "")
 
+    def handle_endtag(self, tag: str) -> None:
+        self._in = None
+
     def handle_data(self, data: str) -> None:
-        if self._in_cell:
+        if self._in in ("td", "th"):
             self.cells.append(data)
+        elif self._in == "figcaption":
+            self.captions.append(data)
 
 
 def _volumes() -> dict[str, np.ndarray]:
@@ -48,36 +58,70 @@ def _volumes() -> dict[str, np.ndarray]:
     return {"mask": mask, "t1": t1, "t2": t2}
 
 
-def test_colour_maps_hit_their_end_points() -> None:
-    rgb = colourise(np.array([[0.0, 0.25, 0.5, 2.0]]), vmax=0.5, cmap=HOT)
-    assert rgb.shape == (1, 4, 3) and rgb.dtype == np.uint8
-    assert rgb[0, 0].tolist() == [0, 0, 0] and rgb[0, 2].tolist() == [255, 255, 255]
-    assert rgb[0, 3].tolist() == [255, 255, 255]  # clipped above vmax
-    assert colourise(np.ones((1, 1)), 1.0, VIRIDIS_LIKE)[0, 0].tolist() == [253, 231, 37]
+def _png(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
-def test_axial_view_orientation() -> None:
-    vol = np.zeros((4, 5, 2))
-    vol[3, 4, 1] = 1  # far right (x), most anterior (y)
+def test_axial_view_is_radiological() -> None:
+    vol = np.zeros((4, 5, 2))  # RAS: +x towards the patient's right, +y anterior
+    vol[3, 4, 1] = 1  # the patient's far right, most anterior
     view = axial_view(vol, 1)
-    assert view.shape == (5, 4) and view[0, 3] == 1  # top row, right column
+    # radiological: the patient's right on the viewer's left, anterior at the top
+    assert view.shape == (5, 4) and view[0, 0] == 1 and view.sum() == 1
 
 
-def test_montage_layout_and_no_overwrite(tmp_path: Path) -> None:
+@pytest.mark.parametrize("axcodes", [("R", "A", "S"), ("L", "P", "S"), ("P", "S", "R")])
+def test_report_shows_slices_as_the_model_sees_them(axcodes: tuple[str, str, str]) -> None:
+    """data/preprocess.py lays slices out (S, H, W) anterior->posterior, right->left: the
+    report's view of the same RAS volume must be the very same image, whatever the file's
+    voxel order."""
+    rng = np.random.default_rng(0)
+    ras = rng.random((6, 6, 4)).astype(np.float32) + 0.5  # no background: nothing cropped
+    ras_ornt = orientations.axcodes2ornt(("R", "A", "S"))
+    to_file = orientations.ornt_transform(ras_ornt, orientations.axcodes2ornt(axcodes))
+    image = nib.Nifti1Image(ras, np.eye(4)).as_reoriented(to_file)
+    data, affine = np.asarray(image.dataobj), image.affine
+    files = CaseFiles("c", {}, None, None, Layout.CSV)
+    case = Case("c", {"t1": data}, affine, nib.Nifti1Header(), data.shape, None, None, files, "t1")
+    assert nib.aff2axcodes(affine) == axcodes
+    prepared = prepare_case(case, ["t1"], image_size=6)
+    shown = np.stack([axial_view(ras, z) for z in range(4)])
+    order = np.argsort(np.argsort(ras.ravel())).reshape(ras.shape)  # normalisation is monotone
+    ranks = np.stack([axial_view(order, z) for z in range(4)])
+    assert shown.shape == prepared.images[0].shape
+    model_ranks = np.argsort(np.argsort(prepared.images[0].ravel())).reshape(shown.shape)
+    np.testing.assert_array_equal(model_ranks, ranks)
+
+
+def test_montage_figure_has_colour_bars_titles_and_markers() -> None:
     grey = np.linspace(0, 1, 32 * 40).reshape(32, 40)
-    rows = [("a", [grey, None]), ("b", [grey, colourise(grey, 1.0)])]
-    path = montage(rows, ["grey", "colour"], tmp_path / "m.png")
-    with Image.open(path) as im:
-        assert im.mode == "RGB" and im.height > 2 * 160 and im.width > 2 * 160 * 40 // 32
-    with pytest.raises(OutputExistsError, match="m.png"):
-        montage(rows, ["grey", "colour"], path)
-    montage(rows, ["grey", "colour"], path, overwrite=True)
-    with pytest.raises(ValueError, match="2 cells"):
-        montage([("a", [grey])], ["grey", "colour"], tmp_path / "n.png")
-    assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
+    error = Scale("|error|", "inferno", 0, 0.5)
+    columns = [
+        Column("input t1", [grey, grey]),
+        Column("truth", [grey, None]),
+        Column("|error|", [grey / 2, grey / 4], error),
+    ]
+    figure = montage_figure(columns, ["z = 1", "z = 2"], title="a title")
+    tiles, bars = figure.axes[:6], figure.axes[6:]
+    assert len(bars) == 2  # one colour bar per scale (grey, error)
+    assert {b.get_xlabel() for b in bars} == {"intensity (normalised, 0-1)", "|error|"}
+    assert [ax.get_title() for ax in tiles[:3]] == ["input t1", "truth", "|error|"]
+    assert [tiles[0].get_ylabel(), tiles[3].get_ylabel()] == ["z = 1", "z = 2"]
+    first = {t.get_text(): t.get_position() for t in tiles[0].texts}
+    assert set(first) == set(RADIOLOGICAL)
+    assert first["R"][0] < first["L"][0] and first["A"][1] > first["P"][1]
+    assert not tiles[1].texts  # markers on the first tile of a row only
+    assert [t.get_text() for t in tiles[4].texts] == ["n/a"]
+    assert figure.get_suptitle() == "a title"
+    assert figure_png(figure)[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="2 tiles"):
+        montage_figure([Column("a", [grey])], ["r1", "r2"])
+    with pytest.raises(ValueError, match="at least one image"):
+        montage_figure([Column("a", [None])], ["r1"])
 
 
-def test_case_montage_and_levels(tmp_path: Path) -> None:
+def test_target_montage_and_levels(tmp_path: Path) -> None:
     v = _volumes()
     levels = choose_levels(v["mask"], n=3)
     assert len(levels) == 3 and 6 in levels and levels == sorted(levels)
@@ -85,18 +129,24 @@ def test_case_montage_and_levels(tmp_path: Path) -> None:
     tumour[15:20, 15:20, 2:5] = 1
     assert choose_levels(v["mask"], tumour, n=1) == [3]
     assert all(2 <= z <= 4 for z in choose_levels(v["mask"], tumour, n=5))
-    path = case_montage(
-        inputs={"t1": v["t1"]},
-        synthesised={"t2": v["t1"]},
-        ground_truth={"t2": v["t2"]},
-        uncertainty={"t2": None},
-        levels=levels,
-        path=tmp_path / "case.png",
+    common = dict(inputs={"t1": v["t1"]}, synthesis=v["t1"], truth=v["t2"], levels=levels)
+    plain = target_montage(tmp_path / "plain.png", "t2 from t1", **common)  # type: ignore[arg-type]
+    full = target_montage(
+        tmp_path / "full.png",
+        "t2 from t1",
+        copy=("t1", v["t1"]),
+        std=np.abs(v["t1"] - v["t2"]),
+        samples=4,
+        **common,  # type: ignore[arg-type]
     )
-    with Image.open(path) as im:
-        a = np.asarray(im)
-    assert a.shape[0] > 3 * 160 and a.shape[1] > 5 * 160
-    assert (a[..., 0] > a[..., 2] + 50).any()  # the HOT error map is there
+    a, b = _png(plain), _png(full)
+    assert a.shape[0] > 3 * 150  # three rows of legible tiles
+    assert b.shape[1] > a.shape[1] * 1.3  # + the copy and the std columns
+    warm = (a[..., 0].astype(int) > a[..., 2].astype(int) + 60).any()
+    assert warm  # the inferno error map is there
+    with pytest.raises(OutputExistsError, match="plain.png"):
+        target_montage(tmp_path / "plain.png", "again", **common)  # type: ignore[arg-type]
+    assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
 
 
 def test_choose_levels_needs_a_brain() -> None:
@@ -104,21 +154,53 @@ def test_choose_levels_needs_a_brain() -> None:
         choose_levels(np.zeros((4, 4, 4), bool))
 
 
+def test_markdown_is_rendered_by_a_real_renderer() -> None:
+    text = "Intro with `code` and a <b>tag</b>.\n\n- **temperature**: 0.7\n- seed: 0\n"
+    page = render_markdown(text)
+    assert "<li><strong>temperature</strong>: 0.7</li>" in page
+    assert "<code>code</code>" in page and "`" not in page
+    assert "&lt;b&gt;tag&lt;/b&gt;" in page and "<b>" not in page
+    assert "- " not in page
+
+
+def test_no_spread_for_a_single_case() -> None:
+    rows = [
+        {"model": "m", "case": "a", "target": "t2", "psnr": 20.0},
+        {"model": "m", "case": "a", "target": "flair", "psnr": 22.0},
+    ]
+    one = markdown_table(summarise(rows, ["target"]), ["target"])
+    assert "±" not in one and "| 20.00 |" in one
+    rows.append({"model": "m", "case": "b", "target": "t2", "psnr": 24.0})
+    two = markdown_table(summarise(rows, ["target"]), ["target"])
+    assert "22.00 ± 2.83" in two and "| 22.00 |" in two  # flair still has one case
+
+
 @pytest.mark.parametrize("embed", [True, False])
 def test_html_report(tmp_path: Path, embed: bool) -> None:
-    grey = np.linspace(0, 1, 64 * 64).reshape(64, 64)
-    pngs = [montage([("r", [grey])], ["c"], tmp_path / "png" / f"m{i}.png") for i in range(2)]
-    summary = "# Results\n\nOne sample.\n\n| target | psnr |\n|---|---|\n| flair | 25.1 |\n"
+    v = _volumes()
+    pngs = [
+        target_montage(tmp_path / "png" / f"m{i}.png", "t", {"t1": v["t1"]}, v["t1"], None, [6])
+        for i in range(2)
+    ]
+    summary = "One sample.\n\n| target | psnr |\n|---|---|\n| flair | 25.1 |\n"
     page = write_html_report(
-        tmp_path / "report.html", "Run <1>", summary, pngs, {"temperature": 0.7}, embed=embed
+        tmp_path / "report.html",
+        "Run <1>",
+        summary,
+        pngs,
+        {"temperature": 0.7},
+        embed=embed,
+        captions=["first", "second"],
     )
     text = page.read_text()
     parser = _Collect()
     parser.feed(text)
     parser.close()
     assert {"html", "h1", "table", "img", "figure"} <= set(parser.tags)
-    assert "Run &lt;1&gt;" in text
+    assert parser.tags.count("h1") == 1 and "Run &lt;1&gt;" in text
     assert {"target", "psnr", "flair", "25.1", "temperature", "0.7000"} <= set(parser.cells)
+    assert parser.captions == ["first", "second"]
+    assert "radiological convention" in text
     assert len(parser.images) == 2
     for src, png in zip(parser.images, pngs, strict=True):
         if embed:

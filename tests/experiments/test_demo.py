@@ -23,10 +23,11 @@ def test_demo_runs_every_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str
     present = {(r.split(",")[0], r.split(",")[1]) for r in manifest}
     cases = {case for case, _ in present}
     expected = {
-        f"{case}_{m}_synth.nii.gz"
+        f"{case}_{m}_synth{ext}"  # each volume and its provenance sidecar
         for case in cases
         for m in ("t1", "t1ce", "t2", "flair")
         if (case, m) not in present
+        for ext in (".nii.gz", ".json")
     }
     synthesis = out / "synthesis"
     written = {p.name for p in synthesis.iterdir()} if synthesis.is_dir() else set()

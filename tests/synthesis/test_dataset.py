@@ -4,20 +4,24 @@ uncertainty, resume, overwrite, atomic writes and every bad input."""
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
+import mmhvae
 from mmhvae.cli.main import main
 from mmhvae.config import Config
 from mmhvae.data.case import load_case
 from mmhvae.data.layouts import discover_cases
 from mmhvae.data.preprocess import prepare_case
 from mmhvae.methods.sampling import SamplingOptions
-from mmhvae.runs import load_method
+from mmhvae.runs import load_checkpoint, load_method, save_checkpoint
 from mmhvae.synthesis.dataset import synthesize_dataset
 from mmhvae.synthesis.slices import synthesize_slices
 
@@ -79,7 +83,10 @@ def synthesised(tiny_model: Path, two_cases: Path, tmp_path_factory: pytest.Temp
 def test_outputs_are_on_each_input_grid_with_its_header(synthesised) -> None:
     out, files = synthesised
     pat = files["brats2013-pat0005"]
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name.endswith(".nii.gz"))
+    assert sorted(p.name for p in out.glob("*.json")) == [
+        n.replace(".nii.gz", ".json") for n in names
+    ]
     assert names == [
         "brats2013-pat0005_t1_synth.nii.gz",
         "brats2013-pat0005_t1_synth_std.nii.gz",
@@ -92,6 +99,61 @@ def test_outputs_are_on_each_input_grid_with_its_header(synthesised) -> None:
         _same_grid(out / name, pat.images["flair"], pat.images["t1ce"])
     tcga = files["tcga-fg-6692"]
     _same_grid(out / "tcga-fg-6692_t2_synth.nii.gz", tcga.images["t2"], tcga.images["t1ce"])
+
+
+def test_outputs_say_what_they_are(synthesised, tiny_model: Path) -> None:
+    out, files = synthesised
+    pat = files["brats2013-pat0005"]
+    mean = out / "brats2013-pat0005_t1_synth.nii.gz"
+    text = bytes(nib.load(mean).header["descrip"].item()).decode()
+    assert text.startswith("mmhvae synthetic t1 from t1ce+flair; model run ")
+    std_text = bytes(
+        nib.load(out / "brats2013-pat0005_t1_synth_std.nii.gz").header["descrip"].item()
+    )
+    assert std_text.startswith(b"mmhvae synthetic t1 std from t1ce+flair")
+    checkpoint = tiny_model / "checkpoints" / "last.pt"
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert text.endswith(digest[:8])
+    record = json.loads((out / "brats2013-pat0005_t1_synth.json").read_text())
+    assert record["synthetic"] is True and record["generator"] == "mmhvae"
+    assert record["version"] == mmhvae.__version__ and record["modality"] == "t1"
+    assert record["map"] == "mean" and record["model"]["method"] == "mmhvae"
+    assert record["model"]["sha256"] == digest
+    assert record["model"]["checkpoint"] == str(checkpoint.resolve())
+    assert record["model"]["run"] == str(tiny_model.resolve())
+    assert set(record["inputs"]) == {"t1ce", "flair", "mask"}
+    for name, entry in record["inputs"].items():
+        source = pat.mask if name == "mask" else pat.images[name]
+        assert entry["path"] == str(Path(source).resolve())
+        assert entry["sha256"] == hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    assert (record["temperature"], record["samples"], record["seed"]) == (0.7, 2, 0)
+    created = datetime.strptime(record["created_utc"], "%Y-%m-%dT%H:%M:%SZ")
+    assert abs((datetime.utcnow() - created).total_seconds()) < 3600
+    std_record = json.loads((out / "brats2013-pat0005_t1_synth_std.json").read_text())
+    assert std_record["map"] == "std" and std_record["inputs"] == record["inputs"]
+
+
+def test_synthetic_files_are_not_inputs_next_time(
+    tiny_model: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """Written with the real names (--suffix "") into the input folder, the outputs are not
+    taken as present modalities by a second run (nor by info) unless --allow-synthetic."""
+    pat = discover_cases(write_manifest(shared_data, ("brats2013-pat0005",), tmp_path / "m.csv"))[0]
+    case = tmp_path / "data" / "Case1"
+    case.mkdir(parents=True)
+    for m in ("t1ce", "flair"):
+        (case / f"Case1_{m}.nii.gz").write_bytes(pat.images[m].read_bytes())
+    common = ["synthesize", "--model", str(tiny_model), "--device", "cpu", "--suffix", ""]
+    args = [*common, "--input", str(case.parent), "--output", str(tmp_path / "data")]
+    assert main([*args, "--targets", "t2"]) == 0
+    assert (case / "Case1_t2.nii.gz").is_file() and (case / "Case1_t2.json").is_file()
+    (found,) = discover_cases(case.parent)
+    assert set(found.images) == {"t1ce", "flair"} and set(found.synthetic) == {"t2"}
+    (case / "Case1_t2.json").unlink()  # the header's descrip still marks it
+    (found,) = discover_cases(case.parent)
+    assert set(found.images) == {"t1ce", "flair"}
+    (allowed,) = discover_cases(case.parent, allow_synthetic=True)
+    assert set(allowed.images) == {"t1ce", "flair", "t2"}
 
 
 def test_outputs_are_unit_range_and_zero_outside_the_brain(synthesised) -> None:
@@ -214,6 +276,20 @@ def test_missing_and_corrupt_checkpoints_are_clear_errors(
     assert not (tmp_path / "o").exists()
 
 
+def test_a_3d_model_is_a_clear_error_not_a_traceback(
+    tiny_model: Path, two_cases: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = load_checkpoint(tiny_model / "checkpoints" / "last.pt")
+    state["config"]["model"]["spatial_dims"] = 3
+    fake = tmp_path / "run3d" / "checkpoints" / "last.pt"
+    fake.parent.mkdir(parents=True)
+    save_checkpoint(fake, state)
+    out = tmp_path / "o"
+    code, text = _run(capsys, "--model", str(fake), "--input", str(two_cases), "--output", str(out))
+    assert code == 2 and str(fake) in text and "model.spatial_dims=3: not supported" in text
+    assert "Traceback" not in text and not out.exists()
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [
@@ -273,4 +349,7 @@ def test_bad_cases_are_reported_and_skipped_while_the_others_are_written(
     assert code == 1
     assert "FAILED broken" in text and str(truncated) in text
     assert "FAILED pdonly" in text and "none of the model's modalities" in text
-    assert sorted(p.name for p in out.iterdir()) == ["brats2013-pat0005_t2_synth.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "brats2013-pat0005_t2_synth.json",  # its sidecar
+        "brats2013-pat0005_t2_synth.nii.gz",
+    ]

@@ -51,3 +51,14 @@ def test_cli_train_writes_a_complete_run_folder(
     assert main(argv) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main([*argv[:2], str(three_cases), "--out", str(run), "--set", "train.nope=1"]) == 2
+
+
+def test_3d_is_refused_before_any_work(
+    three_cases: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(three_cases), "--config", "tiny", "--out", str(run)]
+    assert main([*argv, "--set", "model.spatial_dims=3"]) == 2
+    captured = capsys.readouterr()
+    assert "model.spatial_dims=3: not supported yet" in captured.err
+    assert "Traceback" not in captured.err + captured.out and not run.exists()

@@ -1,12 +1,16 @@
 """``mmhvae info DATA``: cases x modalities, grid and spacing, and every problem found.
 
 Headers only by default (fast on large datasets); ``--check-voxels`` also reads the voxels
-to find all-zero, non-finite and truncated volumes.
+to find all-zero, non-finite and truncated volumes. ``--json`` prints the same facts as one
+JSON object (for scripts): data, layout, cases (files, shape, spacing, problems per case),
+available counts and every problem.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +19,7 @@ from mmhvae.data.grid import describe_grid, grid_mismatches, voxel_spacing
 from mmhvae.data.layouts import CaseFiles, Layout, discover_cases
 from mmhvae.data.modalities import sort_modalities
 from mmhvae.data.nifti import load_header, load_volume, spatial_shape
+from mmhvae.data.provenance import synthetic_mark
 from mmhvae.errors import DataError
 
 
@@ -36,21 +41,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also read the voxels: all-zero, non-finite and truncated volumes",
     )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the table"
+    )
+    parser.add_argument(
+        "--allow-synthetic",
+        action="store_true",
+        help="list files marked synthetic by mmhvae (sidecar or descrip) as present modalities",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    cases = discover_cases(args.data, args.layout)
+    cases = discover_cases(args.data, args.layout, allow_synthetic=args.allow_synthetic)
     modalities = sort_modalities(m for case in cases for m in case.images)
     rows: list[list[str]] = []
+    records: list[dict[str, Any]] = []
     problems: list[str] = []
     for case in cases:
         row, case_problems = _inspect(case, modalities, args.no_resample, args.check_voxels)
         rows.append(row)
+        records.append(_record(case, row, modalities, case_problems))
         problems.extend(case_problems)
+    available = {m: sum(m in c.images for c in cases) for m in modalities}
+    if args.json:
+        summary = {
+            "data": str(args.data),
+            "layout": cases[0].layout.value,
+            "modalities": list(modalities),
+            "cases": records,
+            "available": available,
+            "problems": problems,
+        }
+        print(json.dumps(summary, indent=2))
+        return 0
     header = ["case", *modalities, "seg", "mask", "shape", "spacing (mm)"]
     print(f"{args.data}: {len(cases)} cases, layout {cases[0].layout.value}")
     print(_table([header, *rows]))
-    counts = ", ".join(f"{m} {sum(m in c.images for c in cases)}" for m in modalities)
+    counts = ", ".join(f"{m} {n}" for m, n in available.items())
     print(f"\navailable: {counts} (of {len(cases)})")
     if problems:
         print(f"\n{len(problems)} problem(s):")
@@ -61,11 +88,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(
+    case: CaseFiles, row: list[str], modalities: tuple[str, ...], problems: list[str]
+) -> dict[str, Any]:
+    """One case as JSON: its files, which are usable, the grid and its problems."""
+    marks = dict(zip([*modalities, "seg", "mask"], row[1:-2], strict=True))
+    files = {**case.images, "seg": case.seg, "mask": case.mask}
+    shape, spacing = row[-2], row[-1]
+    return {
+        "case": case.case_id,
+        "files": {k: str(v) for k, v in files.items() if v is not None},
+        "synthetic": {k: str(v) for k, v in case.synthetic.items()},
+        "usable": {k: marks[k] == "x" for k, v in files.items() if v is not None},
+        "shape": None if shape == "?" else [int(n) for n in shape.split("x")],
+        "spacing_mm": None if spacing == "?" else [float(n) for n in spacing.split("x")],
+        "problems": problems,
+    }
+
+
 def _inspect(
     case: CaseFiles, modalities: tuple[str, ...], no_resample: bool, check_voxels: bool
 ) -> tuple[list[str], list[str]]:
     """One table row and the problems of ``case``; never raises for a bad file."""
-    problems: list[str] = []
+    problems = [
+        f"{case.case_id}: {path} is marked synthetic ({synthetic_mark(path)}): not used as "
+        f"the {m} input (--allow-synthetic to use it)"
+        for m, path in case.synthetic.items()
+    ]
     grids: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
     files = {**case.images, "seg": case.seg, "mask": case.mask}
     for name, path in files.items():

@@ -4,6 +4,8 @@ Outputs are float32 on each case's original grid (shape, affine, orientation, sp
 header of its input volumes), in the normalised space of EVALUATION.md: the model's [-1, 1]
 mapped to [0, 1], 0 outside the brain. With ``--samples N > 1`` a per-voxel standard
 deviation map (same units) is written beside the mean, with ``_std`` after the suffix.
+Every output's header ``descrip`` names mmhvae, the inputs and the model, and a JSON sidecar
+(``NAME.json``) records the model, the inputs with checksums and the settings.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_overwrite(parser, "existing outputs")
     add_no_progress(parser)
     parser.add_argument("--layout", help="force the dataset layout (default: detected)")
+    parser.add_argument(
+        "--allow-synthetic",
+        action="store_true",
+        help="take files marked synthetic by mmhvae (sidecar or descrip) as inputs too",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         layout=args.layout,
         progress=not args.no_progress,
+        allow_synthetic=args.allow_synthetic,
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -14,12 +14,13 @@ import csv
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
 from mmhvae.data.modalities import canonical_modality, is_modality, sort_modalities
 from mmhvae.data.nifti import is_nifti, strip_nifti_suffix
+from mmhvae.data.provenance import synthetic_mark
 from mmhvae.errors import DataError
 
 
@@ -55,6 +56,8 @@ class CaseFiles:
     layout: Layout
     folder: Path | None = None  # the case's own folder (folder layouts), else None
     channels: dict[str, int] = field(default_factory=dict)  # nnU-Net: modality -> index
+    # files left out because they are marked synthetic (data/provenance.py): modality -> path
+    synthetic: dict[str, Path] = field(default_factory=dict)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -109,8 +112,13 @@ def detect_layout(path: str | Path) -> Layout:
     raise DataError(_nothing_found(path))
 
 
-def discover_cases(path: str | Path, layout: Layout | str | None = None) -> list[CaseFiles]:
-    """Every case under ``path``, sorted by case id; ``layout`` forces a layout."""
+def discover_cases(
+    path: str | Path, layout: Layout | str | None = None, allow_synthetic: bool = False
+) -> list[CaseFiles]:
+    """Every case under ``path``, sorted by case id; ``layout`` forces a layout.
+
+    Images marked synthetic (data/provenance.py) are left out of their case (listed in
+    ``CaseFiles.synthetic``) unless ``allow_synthetic``; a case left with none is dropped."""
     path = Path(path)
     _check_exists(path)
     forced = parse_layout(layout)
@@ -122,7 +130,26 @@ def discover_cases(path: str | Path, layout: Layout | str | None = None) -> list
         if not cases:
             raise DataError(f"{path}: does not look like a {forced.value} dataset (no cases found)")
     _check_unique(cases, path)
+    if not allow_synthetic:
+        cases = _without_synthetic(cases, path)
     return sorted(cases, key=lambda c: c.case_id)
+
+
+def _without_synthetic(cases: list[CaseFiles], path: Path) -> list[CaseFiles]:
+    kept = []
+    for case in cases:
+        marked = {m: p for m, p in case.images.items() if synthetic_mark(p) is not None}
+        if not marked:
+            kept.append(case)
+        elif len(marked) < len(case.images):
+            images = {m: p for m, p in case.images.items() if m not in marked}
+            kept.append(replace(case, images=images, synthetic=marked))
+    if cases and not kept:
+        raise DataError(
+            f"{path}: every image is marked synthetic by mmhvae (a sidecar .json or the "
+            "header's descrip); pass --allow-synthetic to use them as inputs anyway"
+        )
+    return kept
 
 
 def _check_exists(path: Path) -> None:

@@ -42,8 +42,9 @@ from mmhvae.evaluation.summary import (
     OUTPUT_NAMES,
     PROTOCOL_VERSION,
     Row,
+    TargetView,
     all_summaries,
-    write_montage,
+    write_montages,
     write_outputs,
 )
 from mmhvae.methods.base import Method
@@ -198,7 +199,7 @@ def evaluate_models(
         metadata["copy correlations"] = table.r
 
     rows: list[Row] = []
-    montages: list[Path] = []
+    montages: list[tuple[str, Path]] = []
     for case_files in tqdm(files, desc="evaluation", unit="case", disable=not options.progress):
         case = load_case(case_files, union, resample=resample)
         notes += case.warnings
@@ -209,12 +210,11 @@ def evaluate_models(
         prepared_cache: dict[tuple[Any, ...], Prepared] = {}
         for model in models:
             prepared = _prepared(case, model, prepared_cache)
-            new_rows, montage = _score_model(
-                model, case, prepared, scored, mode, options, device, lpips_model, out
+            new_rows, shown = _score_model(
+                model, case, prepared, scored, mode, options, device, lpips_model, out, table
             )
             rows += new_rows
-            if montage is not None:
-                montages.append(montage)
+            montages += shown
         if table is not None:
             rows += _copy_rows(case.case_id, normalised, scored, table, union, mode, lpips_model)
         del normalised, scored
@@ -302,8 +302,10 @@ def _score_model(
     device: str,
     lpips_model: Any,
     out: Path,
-) -> tuple[list[Row], Path | None]:
-    """The rows of one model on one case: one synthesis call per input subset."""
+    copy_table: CorrelationTable | None = None,
+) -> tuple[list[Row], list[tuple[str, Path]]]:
+    """The rows of one model on one case (one synthesis call per input subset) and its
+    montages: one per target, from the largest input subset scored for that target."""
     sampling = sampling_options(model, options, device)
     modalities = tuple(model.method.modalities)
     available = [m for m in modalities if m in scored.truth]
@@ -311,9 +313,11 @@ def _score_model(
     subsets = list(dict.fromkeys(p.inputs for p in pairs))
     rows: list[Row] = []
     brain = scored.brain
-    shown = max(subsets, key=len) if subsets else None
-    synthesised: dict[str, np.ndarray] = {}
-    uncertainty: dict[str, np.ndarray | None] = {}
+    shown: dict[str, tuple[str, ...]] = {}  # target -> the inputs of its montage
+    for pair in pairs:
+        if len(pair.inputs) > len(shown.get(pair.target, ())):
+            shown[pair.target] = pair.inputs
+    views: dict[str, TargetView] = {}
     for subset in subsets:
         present = np.array([m in subset for m in modalities], dtype=bool)
         start = time.perf_counter()
@@ -332,26 +336,26 @@ def _score_model(
             }
             row.update(_score(pred, scored, pair.target, lpips_model))
             rows.append(row)
-            if subset == shown:
+            if options.montages and shown[pair.target] == subset:
                 std = None
                 if result.std is not None:
                     std = scored.ras(back_to_case_grid(prepared.grid, result.std[index], brain))
-                synthesised[pair.target] = pred
-                uncertainty[pair.target] = std
-    montage = None
-    if options.montages and shown is not None:
-        montage = write_montage(
-            out,
-            model.name,
-            case.case_id,
-            shown,
-            scored.truth,
-            scored.mask,
-            scored.tumour,
-            synthesised,
-            uncertainty,
-        )
-    return rows, montage
+                source = copy_table.best_source(pair.target, subset) if copy_table else None
+                views[pair.target] = TargetView(pair.target, subset, pred, std, source)
+    if not views:
+        return rows, []
+    ordered = [views[t] for t in available if t in views]
+    montages = write_montages(
+        out,
+        model.name,
+        case.case_id,
+        ordered,
+        scored.truth,
+        scored.mask,
+        scored.tumour,
+        sampling.samples,
+    )
+    return rows, montages
 
 
 def _copy_table(

@@ -1,10 +1,12 @@
-"""Visual report: PNG montages of axial slices and one self-contained HTML page.
+"""Visual report: one PNG montage per (model, case, target) and one self-contained HTML page.
 
-Volumes are (X, Y, Z) in RAS voxel order (axial last). An axial slice is shown in the
-neurological convention (nilearn's default, patient's left on the screen's left): x (towards
-the patient's right) runs left to right and anterior (+y) is at the top, i.e. the image is
-``vol[:, :, z].T[::-1]``. Grey images are clipped to [0, 1]; the error and
-uncertainty maps use the colour maps below (Pillow only, no matplotlib).
+Volumes are (X, Y, Z) in RAS voxel order (axial last; +x towards the patient's right, +y
+anterior). An axial slice is shown in the radiological convention, as ITK-SNAP and 3D Slicer
+show it and as data/preprocess.py lays out the model's slices: anterior at the top and the
+patient's RIGHT on the viewer's LEFT, i.e. the image is ``vol[::-1, :, z].T[::-1]``; the
+first tile of every row carries R / L / A / P markers. Grey images are on [0, 1]; the error
+(inferno) and the uncertainty (viridis) have their own colour bars (mmhvae/figures.py).
+The summary Markdown is rendered by the ``markdown`` package (tables extension).
 """
 
 from __future__ import annotations
@@ -15,136 +17,65 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import markdown as markdown_lib
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from PIL import Image, ImageDraw, ImageFont
 
 from mmhvae.errors import OutputExistsError
+from mmhvae.figures import Column, Scale, figure_png, montage_figure
 from mmhvae.files import write_bytes_atomic
 
-Cell = NDArray | None  # (H, W) grey in [0, 1], (H, W, 3) uint8 RGB, or None (blank)
-
-# Piecewise-linear colour maps: (position in [0, 1], RGB).
-HOT = ((0.0, (0, 0, 0)), (0.35, (200, 0, 0)), (0.7, (255, 200, 0)), (1.0, (255, 255, 255)))
-VIRIDIS_LIKE = (  # from black, so that zero spread (and the background) stays dark
-    (0.0, (0, 0, 0)),
-    (0.1, (68, 1, 84)),
-    (0.3, (59, 82, 139)),
-    (0.5, (33, 145, 140)),
-    (0.75, (94, 201, 98)),
-    (1.0, (253, 231, 37)),
-)
-MIN_TILE = 160  # small images are enlarged (nearest) so that a montage stays readable
-GAP = 4
-LABEL_H = 16
-BACKGROUND = (24, 24, 24)
+ERROR_CMAP = "inferno"
+STD_CMAP = "viridis"
 
 
 def axial_view(volume: ArrayLike, z: int) -> NDArray:
-    """Axial slice z of an (X, Y, Z) RAS volume as an image (rows anterior->posterior)."""
-    return np.asarray(volume)[:, :, z].T[::-1]
+    """Axial slice z of an (X, Y, Z) RAS volume as displayed: rows anterior -> posterior,
+    columns patient right -> left (radiological)."""
+    return np.asarray(volume)[::-1, :, z].T[::-1]
 
 
-def colourise(image: ArrayLike, vmax: float, cmap: Sequence = HOT) -> NDArray[np.uint8]:
-    """(H, W) values in [0, vmax] -> (H, W, 3) uint8 through a piecewise-linear colour map."""
-    t = np.clip(np.nan_to_num(np.asarray(image, dtype=np.float64)) / max(vmax, 1e-12), 0, 1)
-    stops = np.array([s for s, _ in cmap])
-    colours = np.array([c for _, c in cmap], dtype=np.float64)  # (P, 3)
-    rgb = np.stack([np.interp(t, stops, colours[:, ch]) for ch in range(3)], axis=-1)
-    return np.round(rgb).astype(np.uint8)
-
-
-def _to_rgb(cell: Cell) -> Image.Image | None:
-    if cell is None:
-        return None
-    a = np.asarray(cell)
-    if a.ndim == 3 and a.shape[-1] == 3 and a.dtype == np.uint8:
-        return Image.fromarray(np.ascontiguousarray(a), "RGB")
-    if a.ndim != 2:
-        raise ValueError(f"montage cells are (H, W) grey or (H, W, 3) uint8, got {a.shape}")
-    grey = np.round(np.clip(np.nan_to_num(a.astype(np.float64)), 0, 1) * 255).astype(np.uint8)
-    return Image.fromarray(np.ascontiguousarray(grey), "L").convert("RGB")
-
-
-def montage(
-    rows: Sequence[tuple[str, Sequence[Cell]]],
-    columns: Sequence[str],
+def target_montage(
     path: str | Path,
-    overwrite: bool = False,
-) -> Path:
-    """A labelled grid PNG: one row per (label, cells), one column per ``columns`` label.
-
-    Cells are (H, W) grey in [0, 1], (H, W, 3) uint8 (an already coloured map) or None (left
-    blank). Every tile has the size of the largest cell, enlarged to at least MIN_TILE pixels.
-    """
-    images = [[_to_rgb(c) for c in cells] for _, cells in rows]
-    if any(len(r) != len(columns) for r in images):
-        raise ValueError(f"every row needs {len(columns)} cells (one per column)")
-    sizes = [im.size for r in images for im in r if im is not None]
-    if not sizes:
-        raise ValueError("a montage needs at least one image")
-    w, h = max(s[0] for s in sizes), max(s[1] for s in sizes)
-    zoom = max(1, -(-MIN_TILE // max(min(w, h), 1)))  # ceil(MIN_TILE / side)
-    tw, th = w * zoom, h * zoom
-    font = ImageFont.load_default()
-    left = 8 + max((int(font.getlength(label)) for label, _ in rows), default=0)
-    width = left + len(columns) * (tw + GAP) + GAP
-    height = LABEL_H + GAP + len(rows) * (th + GAP)
-    canvas = Image.new("RGB", (width, height), BACKGROUND)
-    draw = ImageDraw.Draw(canvas)
-    for j, name in enumerate(columns):
-        draw.text((left + j * (tw + GAP) + GAP, 2), name, fill=(255, 255, 255), font=font)
-    for i, ((label, _), tiles) in enumerate(zip(rows, images, strict=True)):
-        y = LABEL_H + GAP + i * (th + GAP)
-        draw.text((4, y + th // 2 - 6), label, fill=(255, 255, 255), font=font)
-        for j, tile in enumerate(tiles):
-            x = left + j * (tw + GAP) + GAP
-            if tile is None:
-                draw.text(
-                    (x + tw // 2 - 8, y + th // 2 - 6), "n/a", fill=(128, 128, 128), font=font
-                )
-                continue
-            tile = tile.resize((tile.width * zoom, tile.height * zoom), Image.Resampling.NEAREST)
-            canvas.paste(tile, (x + (tw - tile.width) // 2, y + (th - tile.height) // 2))
-    return _write_png(canvas, Path(path), overwrite)
-
-
-def case_montage(
+    title: str,
     inputs: Mapping[str, ArrayLike],
-    synthesised: Mapping[str, ArrayLike],
-    ground_truth: Mapping[str, ArrayLike | None],
-    uncertainty: Mapping[str, ArrayLike | None],
+    synthesis: ArrayLike,
+    truth: ArrayLike | None,
     levels: Sequence[int],
-    path: str | Path,
+    copy: tuple[str, ArrayLike] | None = None,
+    std: ArrayLike | None = None,
+    samples: int = 1,
     error_max: float = 0.5,
     overwrite: bool = False,
 ) -> Path:
-    """One row per (synthesised modality, axial level z) of (X, Y, Z) volumes in [0, 1].
+    """One target of one case: a row per axial level z of (X, Y, Z) RAS volumes in [0, 1].
 
-    Columns: every input modality, the synthesis, its ground truth, |synthesis - truth|
-    (HOT map on [0, error_max]) and the per-voxel std over samples (viridis-like map on
-    [0, its 99th percentile over the shown slices]); a missing one is left blank.
+    Columns: every input, the synthesis, the copy reference (``(source, volume)``), the
+    truth, |synthesis - truth| (on [0, error_max]) and the std over ``samples`` (on
+    [0, its 99th percentile over the shown slices]); the copy, truth and error columns are
+    left out when not given, the std column when ``std`` is None.
     """
-    columns = [f"input {m}" for m in inputs] + ["synthesised", "ground truth", "|error|", "std"]
-    rows: list[tuple[str, list[Cell]]] = []
-    for target, synth in synthesised.items():
-        truth = ground_truth.get(target)
-        spread = uncertainty.get(target)
-        vmax = _robust_max(spread, levels) if spread is not None else 1.0
-        for z in levels:
-            shown = axial_view(synth, z)
-            cells: list[Cell] = [axial_view(v, z) for v in inputs.values()]
-            cells.append(shown)
-            if truth is not None:
-                gt = axial_view(truth, z)
-                cells += [gt, colourise(np.abs(shown - gt), error_max, HOT)]
-            else:
-                cells += [None, None]
-            cells.append(
-                None if spread is None else colourise(axial_view(spread, z), vmax, VIRIDIS_LIKE)
-            )
-            rows.append((f"{target} z={z}", cells))
-    return montage(rows, columns, path, overwrite)
+
+    def view(volume: ArrayLike) -> list[NDArray | None]:
+        return [axial_view(volume, z) for z in levels]
+
+    columns = [Column(f"input {m}", view(v)) for m, v in inputs.items()]
+    columns.append(Column("synthesis", view(synthesis)))
+    if copy is not None:
+        columns.append(Column(f"copy ({copy[0]})", view(copy[1])))
+    if truth is not None:
+        error = np.abs(np.asarray(synthesis, np.float32) - np.asarray(truth, np.float32))
+        columns.append(Column("truth", view(truth)))
+        columns.append(
+            Column("|synthesis - truth|", view(error), Scale("|error|", ERROR_CMAP, 0, error_max))
+        )
+    if std is not None:
+        label = f"std over {samples} samples"
+        columns.append(
+            Column("std", view(std), Scale(label, STD_CMAP, 0, _robust_max(std, levels)))
+        )
+    figure = montage_figure(columns, [f"z = {z}" for z in levels], title)
+    return _write_bytes(figure_png(figure), Path(path), overwrite)
 
 
 def choose_levels(mask: ArrayLike, tumour: ArrayLike | None = None, n: int = 3) -> list[int]:
@@ -170,6 +101,25 @@ def _robust_max(volume: ArrayLike, levels: Sequence[int]) -> float:
     return top if top > 0 else 1.0
 
 
+RADIOLOGICAL_NOTE = (
+    "Axial slices in the radiological convention, as ITK-SNAP and 3D Slicer show them: the "
+    "patient's right on the left of each image (R / L / A / P markers on the first tile of "
+    "each row), anterior at the top. Intensities are the [0, 1] normalised space of "
+    "EVALUATION.md."
+)
+
+STYLE = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;"
+    "font-size:16px;line-height:1.45;margin:2em auto;max-width:1400px;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0;font-variant-numeric:tabular-nums}"
+    "td,th{border:1px solid #ccc;padding:4px 10px}td{text-align:right}"
+    "td:first-child,th:first-child{text-align:left}th{background:#f2f2f2}"
+    "tbody tr:nth-child(even){background:#fafafa}"
+    "figure{margin:1.5em 0}img{max-width:100%;height:auto}"
+    "figcaption{font-size:15px;color:#444;margin-top:.3em}code{background:#f2f2f2;padding:0 3px}"
+)
+
+
 def write_html_report(
     path: str | Path,
     title: str,
@@ -178,41 +128,51 @@ def write_html_report(
     metadata: Mapping[str, object],
     embed: bool = True,
     overwrite: bool = False,
+    captions: Sequence[str] | None = None,
 ) -> Path:
     """One HTML file that opens from disk without a server.
 
-    ``summary`` is Markdown (headings, paragraphs and pipe tables are rendered) or table rows
-    (dicts sharing keys). Montages are embedded as base64 PNGs (``embed``) or linked by their
-    path relative to the page. ``metadata`` becomes a key/value table (run, temperature...).
+    ``summary`` is Markdown (rendered by the ``markdown`` package with its tables extension;
+    raw HTML in it is escaped, not passed through) or table rows (dicts sharing keys); it
+    should not repeat ``title``, which is the page's only <h1>. Montages are embedded as
+    base64 PNGs (``embed``) or linked by their path relative to the page, captioned by
+    ``captions`` (default: the file names). ``metadata`` becomes a key/value table.
     """
     out = Path(path)
+    if captions is not None and len(captions) != len(montage_paths):
+        raise ValueError("captions: one per montage")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
-        "margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
-        "th{background:#eee}img{max-width:100%}</style></head><body>",
+        f"<style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
-    parts.append(_markdown_html(summary) if isinstance(summary, str) else _rows_html(summary))
+    parts.append(render_markdown(summary) if isinstance(summary, str) else _rows_html(summary))
     if montage_paths:
-        parts.append("<h2>Montages</h2>")
-    for png in montage_paths:
+        parts += ["<h2>Montages</h2>", f"<p>{html.escape(RADIOLOGICAL_NOTE)}</p>"]
+    for index, png in enumerate(montage_paths):
         png = Path(png)
         if embed:
             src = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
         else:
             src = Path(os.path.relpath(png.resolve(), out.resolve().parent)).as_posix()
-        name = html.escape(png.stem)
+        name = html.escape(captions[index] if captions is not None else png.stem)
         parts.append(
-            f'<figure><img src="{html.escape(src)}" alt="{name}">'
+            f'<figure><img src="{html.escape(src)}" alt="{name}" loading="lazy">'
             f"<figcaption>{name}</figcaption></figure>"
         )
     parts.append("<h2>Run</h2>")
     parts.append(_rows_html([{"key": k, "value": v} for k, v in metadata.items()]))
     parts.append("</body></html>")
     return _write_bytes(("\n".join(parts) + "\n").encode("utf-8"), out, overwrite)
+
+
+def render_markdown(text: str) -> str:
+    """Markdown -> HTML (``markdown`` package, tables extension); raw HTML is escaped first,
+    so a case id or a note with ``<`` shows as text."""
+    return markdown_lib.markdown(html.escape(text, quote=False), extensions=["tables"])
 
 
 def _rows_html(rows: Sequence[Mapping[str, object]]) -> str:
@@ -229,42 +189,6 @@ def _rows_html(rows: Sequence[Mapping[str, object]]) -> str:
 
 def _fmt(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def _markdown_html(text: str) -> str:
-    """Headings, paragraphs and pipe tables (the Markdown our summaries use), escaped."""
-    out: list[str] = []
-    table: list[list[str]] = []
-
-    def flush() -> None:
-        if table:
-            rows = [dict(zip(table[0], r, strict=False)) for r in table[1:]]
-            out.append(_rows_html(rows) if rows else _rows_html([dict.fromkeys(table[0], "")]))
-            table.clear()
-
-    for line in text.splitlines():
-        s = line.strip()
-        if s.startswith("|"):
-            cells = [c.strip() for c in s.strip("|").split("|")]
-            if not all(set(c) <= set("-: ") for c in cells):  # skip the |---| separator row
-                table.append(cells)
-            continue
-        flush()
-        if s.startswith("#"):
-            level = min(len(s) - len(s.lstrip("#")) + 1, 6)
-            out.append(f"<h{level}>{html.escape(s.lstrip('#').strip())}</h{level}>")
-        elif s:
-            out.append(f"<p>{html.escape(s)}</p>")
-    flush()
-    return "\n".join(out)
-
-
-def _write_png(image: Image.Image, path: Path, overwrite: bool) -> Path:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return _write_bytes(buffer.getvalue(), path, overwrite)
 
 
 def _write_bytes(data: bytes, path: Path, overwrite: bool) -> Path:

@@ -14,6 +14,7 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 from mmhvae.files import write_text_atomic
 
 PROTOCOL_VERSION = "v1"
+TITLE = f"mmhvae evaluation (protocol {PROTOCOL_VERSION})"
 
 ID_COLUMNS = ("model", "case", "inputs", "target", "n_inputs")
 METRICS = (
@@ -133,7 +135,8 @@ def metadata_lines(metadata: Mapping[str, Any]) -> list[str]:
 
 
 def markdown_table(summary: Sequence[Row], keys: Sequence[str]) -> str:
-    """A Markdown table: the keys, then ``mean ± std`` of each metric present in any row."""
+    """A Markdown table: the keys, then each metric present in any row as ``mean ± std``,
+    or the mean alone where it comes from one case (a spread of one value says nothing)."""
     metrics = [m for m in METRICS if any(f"{m}_mean" in r for r in summary)]
     header = ["model", *keys, "cases", *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -144,15 +147,21 @@ def markdown_table(summary: Sequence[Row], keys: Sequence[str]) -> str:
                 cells.append("")
                 continue
             digits = 2 if metric.startswith("psnr") else 4
-            mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
-            cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
+            cell = f"{row[f'{metric}_mean']:.{digits}f}"
+            if row.get(f"{metric}_n", 1) > 1:
+                cell += f" ± {row[f'{metric}_std']:.{digits}f}"
+            cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def summary_markdown(
-    summaries: Mapping[str, list[Row]], metadata: Mapping[str, Any], notes: Sequence[str] = ()
+    summaries: Mapping[str, list[Row]],
+    metadata: Mapping[str, Any],
+    notes: Sequence[str] = (),
+    heading: bool = True,
 ) -> str:
+    """The summary page; ``heading=False`` leaves out the title (the HTML page has its own)."""
     titles = {
         "overall": "Overall",
         "per_target_and_n_inputs": "Per target and number of inputs",
@@ -160,12 +169,15 @@ def summary_markdown(
         "per_n_inputs": "Per number of inputs |S|",
         "per_scenario": "Per scenario (inputs S, target t)",
     }
-    parts = [f"# Evaluation (protocol {PROTOCOL_VERSION})", "", *metadata_lines(metadata), ""]
+    parts = [f"# {TITLE}", ""] if heading else []
+    if metadata:
+        parts += [*metadata_lines(metadata), ""]
     if notes:
         parts += ["## Notes", "", *(f"- {n}" for n in notes), ""]
     parts.append(
-        "Mean ± standard deviation over cases (each case first averaged over its scenarios); "
-        "PSNR in dB, MAE and SSIM in the [0, 1] normalised space of EVALUATION.md."
+        "Mean ± standard deviation over cases (each case first averaged over its scenarios; "
+        "the mean alone where there is one case); PSNR in dB, MAE and SSIM in the [0, 1] "
+        "normalised space of EVALUATION.md."
     )
     for level, keys in LEVELS.items():
         parts += ["", f"## {titles[level]}", "", markdown_table(summaries[level], keys)]
@@ -187,32 +199,55 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def write_montage(
+@dataclass(frozen=True)
+class TargetView:
+    """What one target's montage shows: its synthesis from ``inputs`` (RAS volumes), the
+    std over samples (or None) and the input the copy reference copies (or None)."""
+
+    target: str
+    inputs: tuple[str, ...]
+    synthesis: np.ndarray
+    std: np.ndarray | None = None
+    copy_source: str | None = None
+
+
+def write_montages(
     out: Path,
     model: str,
     case_id: str,
-    inputs: Sequence[str],
+    views: Sequence[TargetView],
     truth: Mapping[str, np.ndarray],
     mask: np.ndarray,
     tumour: np.ndarray | None,
-    synthesised: Mapping[str, np.ndarray],
-    uncertainty: Mapping[str, np.ndarray | None],
-) -> Path:
-    """PNG of one model on one case (RAS volumes): inputs, synthesis, truth, |error|, std,
-    at a few axial levels through the tumour (or brain) centre."""
-    from mmhvae.evaluation.report import case_montage, choose_levels
+    samples: int = 1,
+) -> list[tuple[str, Path]]:
+    """One PNG per target of one model on one case (RAS volumes): the inputs, the synthesis,
+    the copy reference, the truth, |error| and the std, at a few axial levels through the
+    tumour (or brain) centre. Returns (caption, path) pairs."""
+    from mmhvae.evaluation.report import choose_levels, target_montage
 
     levels = choose_levels(mask, tumour)
-    path = out / MONTAGE_DIR / f"{_safe(model)}_{_safe(case_id)}.png"
-    return case_montage(
-        {m: truth[m] for m in inputs},
-        synthesised,
-        {t: truth.get(t) for t in synthesised},
-        uncertainty,
-        levels,
-        path,
-        overwrite=True,  # the report folder was checked for earlier outputs at the start
-    )
+    written = []
+    for view in views:
+        caption = f"{model} · {case_id} · {view.target} from {'+'.join(view.inputs)}"
+        copy = None
+        if view.copy_source is not None and view.copy_source in truth:
+            copy = (view.copy_source, truth[view.copy_source])
+        path = out / MONTAGE_DIR / f"{_safe(model)}_{_safe(case_id)}_{_safe(view.target)}.png"
+        target_montage(
+            path,
+            caption,
+            {m: truth[m] for m in view.inputs},
+            view.synthesis,
+            truth.get(view.target),
+            levels,
+            copy=copy,
+            std=view.std,
+            samples=samples,
+            overwrite=True,  # the report folder was checked for earlier outputs at the start
+        )
+        written.append((caption, path))
+    return written
 
 
 def write_outputs(
@@ -221,7 +256,7 @@ def write_outputs(
     summaries: Mapping[str, list[Row]],
     metadata: Mapping[str, Any],
     notes: Sequence[str],
-    montages: Sequence[Path],
+    montages: Sequence[tuple[str, Path]],
 ) -> dict[str, Path]:
     """per_case.csv, summary.md, summary.json and report.html in ``out`` (atomic writes)."""
     from mmhvae.evaluation.report import write_html_report
@@ -241,11 +276,12 @@ def write_outputs(
     html_meta = {k: _plain_text(v) for k, v in shown.items()}
     write_html_report(
         paths["html"],
-        f"mmhvae evaluation (protocol {PROTOCOL_VERSION})",
-        summary_markdown(summaries, {}, notes),  # the settings go to the page's run table
-        montages,
+        TITLE,
+        summary_markdown(summaries, {}, notes, heading=False),  # settings: the run table
+        [path for _, path in montages],
         html_meta,
         overwrite=True,
+        captions=[caption for caption, _ in montages],
     )
     return paths
 

@@ -25,12 +25,20 @@ from mmhvae.data.nifti import save_volume
 from mmhvae.errors import DataError, MMHVAEError
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
-from mmhvae.runs import load_method
+from mmhvae.runs import load_method, resolve_checkpoint
 from mmhvae.synthesis.case import (
     SynthesisPlan,
     known_modalities,
     plan_synthesis,
     synthesize_loaded_case,
+)
+from mmhvae.synthesis.provenance import (
+    ModelRecord,
+    descrip,
+    input_records,
+    marked_header,
+    sidecar_record,
+    write_sidecar,
 )
 
 log = logging.getLogger(__name__)
@@ -101,6 +109,7 @@ class SynthesisOptions:
     leave_out: tuple[str, ...] = ()
     suffix: str = "_synth"
     overwrite: bool = False
+    model: ModelRecord | None = None  # for the outputs' descrip and sidecars
 
 
 def synthesize_dataset(
@@ -118,14 +127,17 @@ def synthesize_dataset(
     seed: int | None = None,
     layout: str | None = None,
     progress: bool = True,
+    allow_synthetic: bool = False,
 ) -> SynthesisReport:
     """Synthesise the missing (or asked) modalities of every case of ``input``.
 
     ``model`` is a run folder or checkpoint; ``input`` a dataset folder, a case folder or a
-    CSV manifest. Sampling settings left None come from the run's config (``sampling``).
-    Errors that concern the whole run (checkpoint, unknown modality names,
-    no cases) raise; an error in one case (its data, an input pattern the method refuses,
-    a failed write) is recorded in ``report.failed`` and the run goes on.
+    CSV manifest (files marked synthetic are not inputs unless ``allow_synthetic``). Every
+    output names mmhvae, its inputs and the model in its ``descrip`` and has a JSON sidecar
+    (synthesis/provenance.py). Sampling settings left None come from the run's config
+    (``sampling``). Errors that concern the whole run (checkpoint, unknown
+    modality names, no cases) raise; an error in one case (its data, an input pattern the
+    method refuses, a failed write) is recorded in ``report.failed`` and the run goes on.
     """
     device = device or default_device()
     if n_samples is not None and n_samples < 1:
@@ -147,8 +159,9 @@ def synthesize_dataset(
         leave_out=known_modalities(leave_out, modalities, "--leave-out"),
         suffix=suffix,
         overwrite=overwrite,
+        model=ModelRecord.of(resolve_checkpoint(model), config.method),
     )
-    cases = discover_cases(input, layout)
+    cases = discover_cases(input, layout, allow_synthetic=allow_synthetic)
     report = SynthesisReport()
     for files in tqdm(cases, desc="synthesis", unit="case", disable=not progress):
         try:
@@ -185,12 +198,25 @@ def _one_case(
     present = [m for m in modalities if m in case.images]
     plan = plan_synthesis(files.case_id, modalities, present, options.targets, options.leave_out)
     volumes = synthesize_loaded_case(method, case, config, plan, options.sampling)
+    used = {m: files.images[m] for m in plan.inputs} | ({"mask": files.mask} if files.mask else {})
+    inputs = input_records(used)
+    settings = {
+        "temperature": options.sampling.temperature,
+        "samples": options.sampling.samples,
+        "seed": options.sampling.seed,
+    }
     for target, (mean, std) in volumes.items():
         mean_path, std_path = output_paths(files, output, target, options.suffix, with_std)
-        for path, volume in ((mean_path, mean), (std_path, std)):
+        for path, volume, kind in ((mean_path, mean, "mean"), (std_path, std, "std")):
             if path is None or volume is None:
                 continue
             if path.exists() and not options.overwrite:
                 continue  # written by an earlier, interrupted run with the same seed
-            save_volume(path, volume, case.affine, case.header, overwrite=options.overwrite)
+            header, model = case.header, options.model
+            if model is not None:
+                header = marked_header(header, descrip(target, plan.inputs, model, kind == "std"))
+            save_volume(path, volume, case.affine, header, overwrite=options.overwrite)
+            if model is not None:  # after the file: a run killed in between leaves the
+                # descrip, which alone marks the file as synthetic
+                write_sidecar(path, sidecar_record(target, kind, model, inputs, settings))
             report.written.append(path)

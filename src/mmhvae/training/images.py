@@ -1,28 +1,31 @@
-"""PNG grids of samples during training: what the model makes of a few validation slices.
+"""Grids of samples during training: what the model makes of a few validation slices.
 
-One row per (slice, input subset): the subset of all its present modalities, then each
-present modality alone. Columns: the inputs (blank where not given), then every decoded
-modality. A header names the columns; each row is labelled with its case, slice and inputs.
+The slices shown are the validation slices with the most brain (:func:`grid_rows`), i.e.
+mid-brain, not the skull base. One row per (slice, input subset): the subset of all its
+present modalities, then each present modality alone. Columns: the inputs ("n/a" where not
+given), then every decoded modality, with a colour bar. The model's slices are laid out as
+data/preprocess.py makes them (rows anterior -> posterior, columns patient right -> left:
+the radiological view), and marked R / L / A / P. The same image goes to ``RUN/images/``
+and to TensorBoard (training/logs.py).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 from torch import Tensor
 
+from mmhvae.figures import Column, figure_rgb, montage_figure
 from mmhvae.methods.base import Method, synthesize_batched
 from mmhvae.methods.sampling import SamplingOptions, seeded
 
-HEADER = 14  # pixels of the label band above the grid
-LABEL = 14  # pixels of the label band above each row
 
-
-def to_uint8(image: Tensor) -> np.ndarray:
-    """(C, H, W) in [-1, 1] -> (H, W) uint8 (first channel)."""
-    grey = ((image[0].float().clamp(-1, 1) + 1) * 127.5).round()
-    return grey.to(torch.uint8).cpu().numpy()
+def to_unit(image: Tensor) -> np.ndarray:
+    """(C, H, W) in [-1, 1] -> (H, W) float32 in [0, 1] (first channel)."""
+    return ((image[0].float().clamp(-1, 1) + 1) / 2).cpu().numpy()
 
 
 def row_subsets(present: Tensor) -> list[Tensor]:
@@ -34,6 +37,22 @@ def row_subsets(present: Tensor) -> list[Tensor]:
             alone[m] = True
             subsets.append(alone)
     return subsets
+
+
+def grid_rows(batch: dict[str, Any], count: int) -> tuple[dict[str, Tensor], list[str]]:
+    """The ``count`` slices of ``batch`` (images (V, M, C, H, W), present, mask (V, 1, H, W),
+    names) with the largest brain area, in their batch order, and their names.
+
+    Validation slices are spread evenly over the held-out cases, so the first ones are the
+    lowest (skull-base slivers); the largest brain cross-sections are mid-brain."""
+    area = batch["mask"].flatten(1).sum(1)  # (V,)
+    count = min(count, int(area.shape[0]))
+    # stable: among equal areas the earlier slice wins
+    order = sorted(range(int(area.shape[0])), key=lambda v: (-int(area[v]), v))
+    chosen = sorted(order[:count])
+    index = torch.tensor(chosen, dtype=torch.long, device=area.device)
+    rows = {k: v.index_select(0, index) for k, v in batch.items() if isinstance(v, Tensor)}
+    return rows, [batch["names"][v] for v in chosen]
 
 
 @torch.no_grad()
@@ -50,9 +69,9 @@ def sample_grid(
     """
     images, present, mask = batch["images"], batch["present"].bool(), batch["mask"].bool()
     modalities = method.modalities
-    n_mod = len(modalities)
-    side_h, side_w = images.shape[-2], images.shape[-1]
-    rows: list[tuple[str, Tensor, Tensor]] = []  # label, inputs (M, C, H, W), outputs
+    labels: list[str] = []
+    inputs: list[list[np.ndarray | None]] = [[] for _ in modalities]  # per modality, per row
+    outputs: list[list[np.ndarray | None]] = [[] for _ in modalities]
     with seeded(options.seed, images.device):
         for v, name in enumerate(names):
             subsets = torch.stack(row_subsets(present[v]))  # (R, M)
@@ -65,20 +84,13 @@ def sample_grid(
                 options,
             ).mean  # (R, M, C, H, W)
             for r in range(count):
-                given = "+".join(
-                    m for m, on in zip(modalities, subsets[r].tolist(), strict=True) if on
-                )
-                inputs = torch.where(subsets[r].view(n_mod, 1, 1, 1), images[v], -1.0)
-                rows.append((f"{name} from {given}", inputs, out[r]))
-    canvas = Image.new("L", (2 * n_mod * side_w, HEADER + len(rows) * (LABEL + side_h)), 0)
-    draw = ImageDraw.Draw(canvas)
-    for m, name in enumerate(modalities):
-        draw.text((m * side_w + 2, 1), f"in {name}", fill=255)
-        draw.text(((n_mod + m) * side_w + 2, 1), f"out {name}", fill=255)
-    for r, (label, inputs, outputs) in enumerate(rows):
-        top = HEADER + r * (LABEL + side_h)
-        draw.text((2, top + 1), label, fill=200)
-        for m in range(n_mod):
-            canvas.paste(Image.fromarray(to_uint8(inputs[m])), (m * side_w, top + LABEL))
-            canvas.paste(Image.fromarray(to_uint8(outputs[m])), ((n_mod + m) * side_w, top + LABEL))
-    return canvas
+                given = subsets[r].tolist()
+                shown = "+".join(m for m, on in zip(modalities, given, strict=True) if on)
+                labels.append(f"{name}\nfrom {shown}")
+                for m in range(len(modalities)):
+                    inputs[m].append(to_unit(images[v, m]) if given[m] else None)
+                    outputs[m].append(to_unit(out[r, m]))
+    columns = [Column(f"in {name}", inputs[m]) for m, name in enumerate(modalities)]
+    columns += [Column(f"out {name}", outputs[m]) for m, name in enumerate(modalities)]
+    figure = montage_figure(columns, labels, tile_inches=1.7)
+    return Image.fromarray(figure_rgb(figure), "RGB")

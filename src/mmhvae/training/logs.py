@@ -1,4 +1,5 @@
-"""What a run writes besides checkpoints: CSV tables, TensorBoard events and PNG grids.
+"""What a run writes besides checkpoints: CSV tables, TensorBoard events (scalars and the
+sample grids as images) and PNG grids.
 
 ``losses.csv`` (one row per logging interval) and ``validation.csv`` (one row per
 validation) start with ``step`` (optimiser steps done) and ``time`` (seconds of training);
@@ -14,10 +15,13 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from mmhvae.files import write_bytes_atomic
 from mmhvae.runs import RunFolder
+
+IMAGE_TAG = "val/samples"  # TensorBoard tag of the sample grids
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
@@ -50,12 +54,16 @@ class RunLog:
         self._row(self.run.validation, step, time, values, "val")
 
     def image(self, step: int, image: Image.Image) -> Path | None:
+        """``images/step_NNNNNN.png`` and the same grid in TensorBoard (``val/samples``)."""
         if not self.enabled:
             return None
         path = self.run.images / f"step_{step:06d}.png"
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         write_bytes_atomic(path, buffer.getvalue())
+        rgb = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
+        self._writer.add_image(IMAGE_TAG, rgb, step, dataformats="HWC")
+        self._writer.flush()
         return path
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from mmhvae.config import Config, TrainConfig, config_to_dict
+from mmhvae.config import Config, TrainConfig, config_to_dict, require_slices
 from mmhvae.data.dataset import collate_slices
 from mmhvae.errors import CheckpointError, MMHVAEError, OutputExistsError
 from mmhvae.methods.base import Method
@@ -41,7 +41,7 @@ from mmhvae.runs import (
 )
 from mmhvae.training import distributed as ddp
 from mmhvae.training.data import TrainingData, batch_stream, build_training_data, stack_rows
-from mmhvae.training.images import sample_grid
+from mmhvae.training.images import grid_rows, sample_grid
 from mmhvae.training.logs import RunLog
 from mmhvae.training.schedules import lr_factor
 from mmhvae.training.step import LossMeter, Networks, build_networks, train_step
@@ -80,6 +80,7 @@ def fit(
     ``resume`` or ``overwrite``. Under torchrun (RANK, WORLD_SIZE set) this is one DDP rank:
     the global batch ``train.batch_size`` is split across ranks, the lr is not rescaled.
     """
+    require_slices(config)
     info = ddp.setup_distributed(device)
     try:
         return _fit(config, Path(data), Path(run_dir), resume, overwrite, info)
@@ -147,8 +148,7 @@ def _fit(
                     run.best, config, dataset, nets, meter, done, extra, clock, info, gather=False
                 )
         if info.is_main and (done % t.image_every == 0 or last):
-            names = val_batch["names"][:IMAGE_SLICES]
-            rows = {k: v[:IMAGE_SLICES] for k, v in val_batch.items() if k != "names"}
+            rows, names = grid_rows(val_batch, IMAGE_SLICES)  # the most brain: mid-brain
             log.image(done, sample_grid(nets.method, rows, names, sampling))
         if done % t.checkpoint_every == 0 or last:
             _save(run.last, config, dataset, nets, meter, done, extra, clock, info)
