@@ -10,7 +10,6 @@ from mmhvae.cli.options import add_device, add_overrides, add_overwrite, add_see
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mmhvae.methods import METHODS
 
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.description = (
         "Train every method with the same data, config, seed and budget, evaluate them with "
         "the protocol of EVALUATION.md, and write OUT/comparison.{md,json,csv} (plus the run "
@@ -28,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--budget-minutes", type=float, default=0.0, help="training minutes per method (0: none)"
     )
     parser.add_argument("--steps", type=int, help="training steps per method (default: config)")
-    parser.add_argument("--config", default="tiny", help="named config or YAML (default: tiny)")
+    parser.add_argument("--config", default="tiny", help="named config or YAML")
     add_overrides(parser, "config override shared by every method (repeatable)")
-    add_seed(parser, "training seed of every method (default: %(default)s)")
+    add_seed(parser, "training seed of every method")
     add_device(parser)
     parser.add_argument(
         "--temperature", type=float, default=None, help="default: each run's, usually 0.7"

@@ -27,6 +27,32 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+EXAMPLES: dict[str, str] = {
+    "info": "mmhvae info ../shared/data/cases.csv --check-voxels",
+    "phantom": "mmhvae phantom phantom/ --cases 8 --size 2mm --montage phantom.png",
+    "train": "mmhvae train --data ../shared/data/cases.csv --config tiny --out runs/r1",
+    "synthesize": "mmhvae synthesize --model runs/r1 --input DATA --output out/ --samples 8",
+    "evaluate": "mmhvae evaluate --model runs/r1 --data TEST_DATA --out report/",
+    "setup-lpips": "mmhvae setup-lpips",
+    "demo": "mmhvae demo --out demo-out --minutes 4",
+    "benchmark": "mmhvae benchmark --config default --device cuda",
+    "compare": "mmhvae compare --train TRAIN --test TEST --methods mmhvae,unet,regression "
+    "--budget-minutes 10 --out cmp/",
+}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Epilogs as written, and every option's default, except where there is none to show
+    (None means "decided at run time", e.g. from the run's config; False is a plain flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == []:
+            return action.help
+        if action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmhvae",
@@ -36,8 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
-        command = sub.add_parser(name, help=help_text, description=help_text)
+        command = sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=HelpFormatter
+        )
         module.add_arguments(command)
+        example = f"example:\n  {EXAMPLES[name]}"
+        command.epilog = f"{command.epilog}\n\n{example}" if command.epilog else example
         command.set_defaults(_run=module.run)
     return parser
 

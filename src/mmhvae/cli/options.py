@@ -29,9 +29,7 @@ def add_overwrite(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
 
 
-def add_seed(
-    parser: argparse.ArgumentParser, help_text: str = "random seed (default: %(default)s)"
-) -> None:
+def add_seed(parser: argparse.ArgumentParser, help_text: str = "random seed") -> None:
     parser.add_argument("--seed", type=int, default=0, help=help_text)
 
 

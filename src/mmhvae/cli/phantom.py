@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="probability that each modality of a case is dropped (at least one stays)",
     )
     parser.add_argument("--size", choices=("1mm", "2mm"), default="2mm", help="voxel size")
-    add_seed(parser, "random seed: same seed, same data (default: %(default)s)")
+    add_seed(parser, "random seed: same seed, same data")
     add_overwrite(parser, "an earlier phantom")
     parser.add_argument(
         "--montage", type=Path, default=None, help="also draw the first case to this PNG"

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sampling(parser)
     add_device(parser)
     parser.add_argument(
-        "--suffix", default="_synth", help="added to the file names of synthetic files ('_synth')"
+        "--suffix", default="_synth", help="added to the file names of synthetic files"
     )
     parser.add_argument(
         "--leave-out",

@@ -13,7 +13,6 @@ from mmhvae.config import load_config, named_configs
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mmhvae.methods import METHODS
 
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
         f"methods: {', '.join(sorted(METHODS))}\n"
         f"named configs: {', '.join(named_configs())}\n\n"
