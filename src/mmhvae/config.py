@@ -88,10 +88,16 @@ class TrainConfig:
     lr_warmup_steps: int = 200
     lr_min_factor: float = 0.05
     components: int = 3  # K subsets sampled per example and step
+    # how the K components are drawn from the observed set O: "anchored" = O, one single
+    # modality, then subsets uniform over the non-empty subsets of O (the authors' estimator);
+    # "uniform" = every component uniform over the non-empty subsets (DESIGN.md's pi)
+    mixture: str = "anchored"
     beta: float = 1.0  # KL weight after warm-up, on the KL in nats per voxel of one image
     kl_warmup_steps: int = 2000
     gan: bool = True
-    gan_weight: float = 0.05
+    # weight of the adversarial term, a mean over modalities (0.2 = the 0.05 per modality of
+    # the earlier sum, with four modalities)
+    gan_weight: float = 0.2
     gan_start: int = 2000  # first step with the generator's adversarial term
     disc_start: int = 1000  # first step the discriminators learn
     grad_clip: float = 200.0

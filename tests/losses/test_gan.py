@@ -27,3 +27,11 @@ def test_discriminator_per_modality_weights_and_no_reals() -> None:
     torch.testing.assert_close(none, torch.tensor(2.0))  # only the fake half: 0.5 * 4
     with pytest.raises(ValueError, match="real_weight"):
         lsgan_discriminator(real, fake, torch.ones(3))
+
+
+def test_generator_term_is_the_mean_over_modalities() -> None:
+    from mmhvae.losses.gan import generator_adversarial
+
+    scores = torch.zeros(3, 4, 5)  # (N, M, P)
+    scores[:, 0] = 1.0  # modality 0 scored real: (1 - 1)^2 = 0; the others (0 - 1)^2 = 1
+    torch.testing.assert_close(generator_adversarial(scores), torch.tensor(0.75))

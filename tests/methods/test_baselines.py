@@ -176,3 +176,26 @@ def test_every_training_component_is_a_non_empty_subset_of_the_observed_set(name
     if name != "mvae":  # mvae's absent singles are empty on purpose (zero weight)
         assert subsets.any(dim=-1).all()
     assert not (subsets & ~present[:, None]).any()
+
+
+def test_the_uniform_mixture_draws_every_component_uniformly() -> None:
+    torch.manual_seed(0)
+    config = Config(
+        method="mmhvae", model=MICRO, train=TrainConfig(components=3, mixture="uniform")
+    )
+    method = build_method(config, MODALITIES)
+    subsets = _components(method, FULL.repeat(40, 1), 3)  # (2560, 3, 4)
+    assert not torch.equal(subsets[:, 0], FULL.repeat(40, 1))  # no anchored full set
+    counts = torch.bincount(
+        (subsets.long() * torch.tensor([1, 2, 4, 8])).sum(-1).flatten(), minlength=16
+    )
+    assert counts[0] == 0  # never empty
+    frequency = counts[1:].float() / counts[1:].sum()
+    assert (frequency - 1 / 15).abs().max() < 0.02  # each of the 15 subsets ~ 1/15
+
+
+def test_an_unknown_mixture_is_a_config_error() -> None:
+    from mmhvae.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.mixture"):
+        build_method(Config(model=MICRO, train=TrainConfig(mixture="nope")), MODALITIES)

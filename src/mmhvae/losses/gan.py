@@ -17,12 +17,13 @@ def lsgan_generator(fake_scores: Tensor) -> Tensor:
 
 
 def generator_adversarial(fake_scores: Tensor) -> Tensor:
-    """sum_m mean_{n,p} (D_m(fake)_np - 1)^2 over the modalities of scores (N, M, P): every
+    """mean_m mean_{n,p} (D_m(fake)_np - 1)^2 over the modalities of scores (N, M, P): every
     decoded modality, the absent ones included (it is their only training signal in
-    incomplete cases)."""
+    incomplete cases). A mean over modalities, like the L1, so that ``train.gan_weight``
+    means the same whatever the number of modalities."""
     return torch.stack(
         [lsgan_generator(fake_scores[:, m]) for m in range(fake_scores.shape[1])]
-    ).sum()
+    ).mean()
 
 
 def lsgan_discriminator(real_scores: Tensor, fake_scores: Tensor, real_weight: Tensor) -> Tensor:

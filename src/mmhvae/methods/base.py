@@ -25,10 +25,12 @@ import torch
 from torch import Tensor, nn
 
 from mmhvae.config import SamplingConfig, TrainConfig
+from mmhvae.errors import ConfigError
 from mmhvae.losses.elbo import ELBOTerms, kl_weight
 from mmhvae.methods.sampling import SamplingOptions, Synthesis, sample_statistics
 
 Sampler = Callable[[], Tensor]  # one draw: (B, M, C, ...) in [-1, 1]
+MIXTURES = ("anchored", "uniform")  # train.mixture: how the K components are drawn
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,19 @@ class Objective:
     components: int = TrainConfig.components
     beta: float = TrainConfig.beta
     kl_warmup_steps: int = TrainConfig.kl_warmup_steps
+    mixture: str = TrainConfig.mixture
+
+    def __post_init__(self) -> None:
+        if self.mixture not in MIXTURES:
+            raise ConfigError(
+                f"train.mixture={self.mixture!r}: choose one of {', '.join(MIXTURES)}"
+            )
+        if self.components < 1:
+            raise ConfigError(f"train.components={self.components}: must be at least 1")
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> Objective:
-        return cls(train.components, train.beta, train.kl_warmup_steps)
+        return cls(train.components, train.beta, train.kl_warmup_steps, train.mixture)
 
     def kl_weight(self, step: int) -> float:
         return kl_weight(step, self.kl_warmup_steps, self.beta)

@@ -8,19 +8,22 @@ from torch import Tensor
 from mmhvae.config import Config
 from mmhvae.methods.base import Objective
 from mmhvae.methods.subset_vae import SubsetVAE
-from mmhvae.methods.subsets import sample_subsets
+from mmhvae.methods.subsets import random_subsets, sample_subsets
 
 
 class MMHVAEMethod(SubsetVAE):
     """The hierarchical mixture of products of experts; ``self.net`` is the generator.
 
-    Components: all observed, one observed modality, then random non-empty subsets; each
-    reconstructs every observed modality.
+    Components (``train.mixture``): "anchored": all observed, one observed modality, then
+    random non-empty subsets; "uniform": every one uniform over the non-empty subsets of O.
+    Each reconstructs every observed modality.
     """
 
     name = "mmhvae"
 
     def components(self, present: Tensor, k: int) -> Tensor:
+        if self.objective.mixture == "uniform":
+            return random_subsets(present, k)  # (B, K, M)
         return sample_subsets(present, k)  # (B, K, M)
 
 
