@@ -8,10 +8,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.training.images import grid_rows, row_subsets, sample_grid
 from mmhvae.training.logs import IMAGE_TAG, RunLog
 
 from .conftest import FakeMethod
+
+OPTIONS = SamplingOptions(temperature=0.7, seed=0)
 
 
 def _batch(areas: list[int], side: int = 16) -> dict:
@@ -44,14 +47,14 @@ def test_sample_grid_has_a_row_per_slice_and_subset() -> None:
         [True, False],
         [False, True],
     ]
-    grid = sample_grid(method, rows, names, temperature=0.7, seed=0)
-    small = sample_grid(method, {k: v[:1] for k, v in rows.items()}, names[:1], 0.7, 0)
+    grid = sample_grid(method, rows, names, OPTIONS)
+    small = sample_grid(method, {k: v[:1] for k, v in rows.items()}, names[:1], OPTIONS)
     assert isinstance(grid, Image.Image) and grid.mode == "RGB"
     # 3 + 1 rows (the second slice has t1 only) against 3; 4 columns of ~170 px tiles
     assert grid.height > small.height + 150 and grid.width > 4 * 150
     assert grid.width == small.width
     np.testing.assert_array_equal(
-        np.asarray(grid), np.asarray(sample_grid(method, rows, names, 0.7, 0))
+        np.asarray(grid), np.asarray(sample_grid(method, rows, names, OPTIONS))
     )
 
 
