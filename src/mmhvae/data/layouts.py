@@ -42,6 +42,40 @@ _TOKENS: dict[Layout, dict[str, str]] = {
 }
 _FOLDER_LAYOUTS = (Layout.BRATS2021, Layout.BRATS2023, Layout.REMIND)
 _BRATS2023_FOLDER = re.compile(r"^brats-[a-z]+-", re.IGNORECASE)
+# Characters that would let a name leave its folder or break a line of a report.
+_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one path component of an output file, or None when it can.
+
+    Case ids and suffixes become parts of output paths: a separator, ``..``, a drive letter
+    or a control character (a newline) would let a file land outside the output folder or
+    forge a line of a report.
+    """
+    if name in (".", ".."):
+        return f"{name!r} is not a name"
+    if _UNSAFE_NAME.search(name):
+        return f"{name!r} holds a path separator or a control character"
+    if re.match(r"^[A-Za-z]:", name):
+        return f"{name!r} starts with a drive letter"
+    return None
+
+
+def check_case_id(case_id: str, where: str) -> str:
+    """``case_id`` when it is safe as a file name part; DataError naming ``where`` if not."""
+    problem = "empty case id" if not case_id else name_problem(case_id)
+    if problem is not None:
+        raise DataError(f"{where}: case id {case_id!r} refused: {problem}")
+    return case_id
+
+
+def check_suffix(suffix: str, option: str = "--suffix") -> str:
+    """``suffix`` when it is safe inside a file name; DataError naming the option if not."""
+    problem = name_problem(suffix) if suffix else None
+    if problem is not None:
+        raise DataError(f"{option} {suffix!r}: {problem} (a suffix is part of a file name)")
+    return suffix
 
 
 @dataclass(frozen=True)
@@ -68,8 +102,13 @@ class CaseFiles:
         return ""
 
     def output_name(self, modality: str, suffix: str = "_synth") -> str:
-        """File name for a new volume of ``modality`` in this case's own naming scheme."""
+        """File name for a new volume of ``modality`` in this case's own naming scheme.
+
+        Raises DataError when the case id or ``suffix`` could make it more than a file name.
+        """
         modality = canonical_modality(modality)
+        check_case_id(self.case_id, f"case {self.case_id!r}")
+        check_suffix(suffix)
         if self.layout is Layout.BRATS2021:
             return f"{self.case_id}_{modality}{suffix}.nii.gz"
         if self.layout in (Layout.BRATS2023, Layout.REMIND):
@@ -148,8 +187,8 @@ def _check_unique(cases: list[CaseFiles], path: Path) -> None:
 class _CaseBuilder:
     """Collects one case's files and refuses a modality (or seg / mask) given twice."""
 
-    def __init__(self, case_id: str) -> None:
-        self.case_id = case_id
+    def __init__(self, case_id: str, where: str | Path | None = None) -> None:
+        self.case_id = check_case_id(case_id, str(where if where is not None else case_id))
         self.images: dict[str, Path] = {}
         self.seg: Path | None = None
         self.mask: Path | None = None
@@ -210,7 +249,7 @@ def _folder_case(folder: Path, layout: Layout) -> CaseFiles | None:
     if layout is Layout.REMIND and is_2023_name:
         return None
     prefix = folder.name + sep
-    builder = _CaseBuilder(folder.name)
+    builder = _CaseBuilder(folder.name, folder)
     matched = False
     for file in sorted(folder.iterdir()):
         if not file.is_file() or not is_nifti(file.name):
@@ -265,7 +304,9 @@ def _remind_flat(path: Path) -> list[CaseFiles]:
         if not (is_modality(token) or _is_label_token(token)):
             continue
         case_id = match["case"]
-        builders.setdefault(case_id, _CaseBuilder(case_id)).add(token, file)
+        if case_id not in builders:
+            builders[case_id] = _CaseBuilder(case_id, file)
+        builders[case_id].add(token, file)
     return [b.build(Layout.REMIND) for b in builders.values()]
 
 
@@ -307,7 +348,9 @@ def _discover_nnunet(path: Path) -> list[CaseFiles]:
             index = int(match["index"])
             if index not in channels:
                 raise DataError(f"{file}: channel {index:04d} is not in {spec_path}")
-            builder = builders.setdefault(match["case"], _CaseBuilder(match["case"]))
+            if match["case"] not in builders:
+                builders[match["case"]] = _CaseBuilder(match["case"], file)
+            builder = builders[match["case"]]
             builder.add(channels[index], file)
         for case_id, builder in builders.items():
             label = path / labels_dir / f"{case_id}{ending}"
@@ -321,7 +364,8 @@ def _discover_csv(path: Path) -> list[CaseFiles]:
     if not (path.is_file() and path.suffix.lower() == ".csv"):
         return []
     try:
-        with path.open(newline="") as handle:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             rows = list(reader)
             fields = {f.strip().lower() for f in reader.fieldnames or []}
@@ -341,8 +385,10 @@ def _discover_csv(path: Path) -> list[CaseFiles]:
             raise DataError(f"{path}, line {line}: kind {kind!r} (expected image, seg or mask)")
         resolved = Path(file) if Path(file).is_absolute() else path.parent / file
         token = modality if kind == "image" else kind
+        if case_id not in builders:
+            builders[case_id] = _CaseBuilder(case_id, f"{path}, line {line}")
         try:
-            builders.setdefault(case_id, _CaseBuilder(case_id)).add(token, resolved)
+            builders[case_id].add(token, resolved)
         except DataError as error:
             raise DataError(f"{path}, line {line}: {error}") from None
     return [b.build(Layout.CSV) for b in builders.values()]
