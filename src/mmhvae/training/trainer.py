@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import yaml
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from mmhvae import output_folder
 from mmhvae.config import Config, TrainConfig, config_to_dict
 from mmhvae.errors import CheckpointError, ConfigError, MMHVAEError, OutputExistsError
 from mmhvae.files import write_bytes_atomic
@@ -50,7 +50,18 @@ from mmhvae.training.schedules import disc_active, gan_active, kl_weight, lr_fac
 from mmhvae.training.validation import validate
 
 OPTIMIZERS = {"adamax": torch.optim.Adamax, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-RUN_OUTPUTS = ("checkpoints", "tensorboard", "images", "losses.csv", "validation.csv")
+# What a run writes (output_folder patterns): --overwrite deletes these and nothing else.
+RUN_FILES = (
+    "checkpoints/last.pt",
+    "checkpoints/best.pt",
+    "checkpoints/*.pt.sha256",
+    "tensorboard/events.out.tfevents.*",
+    "images/step_[0-9]*.png",
+    "losses.csv",
+    "validation.csv",
+    "config.yaml",
+    "run.yaml",
+)
 IMAGE_SLICES = 2  # validation slices shown in each PNG grid
 VAL_BATCH = 32  # slices per synthesis call in validation (no gradients: cheap in memory)
 
@@ -338,13 +349,10 @@ def _prepare_run_dir(
         )
     if info.is_main:
         if overwrite:
-            for name in RUN_OUTPUTS:
-                target = run_dir / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-        run_dir.mkdir(parents=True, exist_ok=True)
+            # only the files a run writes: a file of the user's in checkpoints/ survives
+            output_folder.refuse_foreign(run_dir, "train", RUN_FILES)
+            output_folder.remove_own_files(run_dir, RUN_FILES)
+        output_folder.mark(run_dir, "train")
     ddp.barrier(info)
     return None
 
