@@ -23,7 +23,7 @@ def test_info_reports_bad_files_without_aborting(tmp_path, capsys):
         write_nifti(tmp_path / f"{case}-t2.nii.gz", brain_volume())
     write_nifti(tmp_path / "Case001-us.nii.gz", np.zeros((12, 10, 8), np.float32))
     (tmp_path / "Case002-flair.nii.gz").write_bytes(b"broken")
-    assert main(["info", str(tmp_path), "--check-voxels", "--no-resample"]) == 0
+    assert main(["info", str(tmp_path), "--check-voxels", "--no-resample"]) == 1  # problems
     out = capsys.readouterr().out
     assert "Case001-us.nii.gz is all zero" in out
     assert "Case002: " in out and "Case002-flair.nii.gz: unreadable" in out
@@ -35,3 +35,19 @@ def test_info_unusable_data_exits_2(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["info", str(tmp_path), "--layout", "nnunet"]) == 2
     assert "does not look like a nnunet dataset" in capsys.readouterr().err
+
+
+def test_info_names_label_maps_and_constant_images(tmp_path, capsys):
+    labels = np.zeros((12, 10, 8), np.float32)
+    labels[2:6, 2:6, 2:6], labels[6:9, 3:7, 2:6] = 2, 4
+    write_nifti(tmp_path / "Case001-t2.nii.gz", labels)
+    write_nifti(tmp_path / "Case001-t1.nii.gz", np.full((12, 10, 8), 7.0, np.float32))
+    write_nifti(tmp_path / "Case001-flair.nii.gz", brain_volume())
+    assert main(["info", str(tmp_path), "--check-voxels"]) == 1
+    out = capsys.readouterr().out
+    assert "Case001-t2.nii.gz looks like a label map or mask (only the values 0, 2, 4)" in out
+    assert "Case001-t1.nii.gz is constant" in out
+    write_nifti(tmp_path / "Case001-t2.nii.gz", brain_volume(seed=1))
+    write_nifti(tmp_path / "Case001-t1.nii.gz", brain_volume(seed=2))
+    assert main(["info", str(tmp_path), "--check-voxels"]) == 0
+    assert "no problems found" in capsys.readouterr().out

@@ -81,3 +81,30 @@ def test_a_case_folder_linked_out_of_the_output_is_refused(tmp_path: Path) -> No
         output_paths(files, out, "t2", "_synth", with_std=False)
     ok_mean, _ = output_paths(files, tmp_path / "fresh", "t2", "_synth", with_std=False)
     assert ok_mean == tmp_path / "fresh" / case / f"{case}_t2_synth.nii.gz"
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    write_nifti(tmp_path / "t1.nii.gz", brain_volume())
+    manifest = tmp_path / "cases.csv"
+    manifest.write_bytes(b"\xef\xbb\xbfcase,modality,path,kind\r\nc1,t1,t1.nii.gz,image\r\n")
+    assert [c.case_id for c in discover_cases(manifest)] == ["c1"]
+
+
+def test_a_csv_path_that_is_a_folder_says_so(tmp_path: Path) -> None:
+    (tmp_path / "cases.csv").mkdir()
+    for layout in (None, "csv"):
+        with pytest.raises(DataError, match="is a folder, not a CSV manifest"):
+            discover_cases(tmp_path / "cases.csv", layout=layout)
+
+
+def test_an_unmarked_synthetic_file_beside_the_inputs_is_refused(tmp_path: Path) -> None:
+    from mmhvae.synthesis.dataset import _refuse_input_overlap
+
+    t1 = write_nifti(tmp_path / "c1_t1.nii.gz", brain_volume())
+    files = CaseFiles("c1", {"t1": t1}, None, None, Layout.CSV)
+    mean, _ = output_paths(files, tmp_path, "t2", "", with_std=False)
+    with pytest.raises(DataError, match="would pass for a real one"):
+        _refuse_input_overlap(files, [mean], "")
+    _refuse_input_overlap(files, [mean.with_name("c1_t2_synth.nii.gz")], "_synth")
+    elsewhere, _ = output_paths(files, tmp_path / "out", "t2", "", with_std=False)
+    _refuse_input_overlap(files, [elsewhere], "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,5 +73,7 @@ def run(args: argparse.Namespace) -> int:
             f"SSIM {row.get('ssim_mean', float('nan')):.4f}, "
             f"MAE {row.get('mae_mean', float('nan')):.4f} over {row['cases']} case(s)"
         )
+    for case_id, why in result.failed.items():
+        print(f"FAILED {case_id}: {why}", file=sys.stderr)
     print(f"report: {result.paths['html']}")
-    return 0
+    return 1 if result.failed else 0

@@ -89,6 +89,9 @@ class CaseFiles:
     layout: Layout
     folder: Path | None = None  # the case's own folder (folder layouts), else None
     channels: dict[str, int] = field(default_factory=dict)  # nnU-Net: modality -> index
+    # files of this case that discovery could not use (named, with why): reported by
+    # load_case and info, so one bad file does not make the whole dataset refused
+    problems: tuple[str, ...] = ()
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -158,6 +161,8 @@ def discover_cases(path: str | Path, layout: Layout | str | None = None) -> list
         cases = _DISCOVER[forced](path)
     else:
         cases = _DISCOVER[forced](path)
+        if not cases and forced is Layout.CSV and path.is_dir():
+            raise DataError(f"{path}: is a folder, not a CSV manifest file")
         if not cases:
             raise DataError(f"{path}: does not look like a {forced.value} dataset (no cases found)")
     _check_unique(cases, path)
@@ -170,6 +175,8 @@ def _check_exists(path: Path) -> None:
 
 
 def _nothing_found(path: Path) -> str:
+    if path.is_dir() and path.suffix.lower() == ".csv":
+        return f"{path}: is a folder, not a CSV manifest file"
     tried = ", ".join(layout.value for layout in _DETECTION_ORDER)
     return f"{path}: no cases found (tried layouts: {tried})"
 
@@ -185,13 +192,45 @@ def _check_unique(cases: list[CaseFiles], path: Path) -> None:
 
 
 class _CaseBuilder:
-    """Collects one case's files and refuses a modality (or seg / mask) given twice."""
+    """Collects one case's files and refuses a modality (or seg / mask) given twice.
+
+    With ``lenient`` (folder layouts) a bad file is recorded in ``problems`` instead: an
+    unknown modality is ignored, a modality given twice is dropped (neither file is used).
+    """
 
     def __init__(self, case_id: str, where: str | Path | None = None) -> None:
         self.case_id = check_case_id(case_id, str(where if where is not None else case_id))
         self.images: dict[str, Path] = {}
         self.seg: Path | None = None
         self.mask: Path | None = None
+        self.problems: list[str] = []
+        self.dropped: set[str] = set()
+
+    def add_lenient(self, token: str, path: Path) -> None:
+        """:meth:`add`, with a problem recorded instead of an error raised."""
+        key = token.strip().lower()
+        if _is_label_token(key):
+            name = "seg" if key in SEG_TOKENS else "mask"
+            taken = getattr(self, name)
+        else:
+            try:
+                name = canonical_modality(token)
+            except DataError as error:
+                self.problems.append(f"{path}: {error}: file ignored")
+                return
+            taken = self.images.get(name)
+        if name in self.dropped or taken is not None:
+            if name in ("seg", "mask"):
+                setattr(self, name, None)
+            else:
+                self.images.pop(name, None)
+            self.dropped.add(name)
+            self.problems.append(
+                f"case {self.case_id}: {name} given twice ({taken or 'dropped'}, {path}): "
+                "neither file is used"
+            )
+            return
+        self.add(token, path)
 
     def add(self, token: str, path: Path) -> None:
         key = token.strip().lower()
@@ -214,10 +253,15 @@ class _CaseBuilder:
             )
         self.images[modality] = path
 
-    def build(self, layout: Layout, folder: Path | None = None, **extra: object) -> CaseFiles:
+    def build(
+        self, layout: Layout, folder: Path | None = None, lenient: bool = False, **extra: object
+    ) -> CaseFiles:
         if not self.images:
             where = folder or self.seg or self.mask or self.case_id
-            raise DataError(f"case {self.case_id} ({where}): no image modality found")
+            message = f"case {self.case_id} ({where}): no image modality found"
+            if not lenient:
+                raise DataError(message)
+            self.problems.append(message)
         return CaseFiles(
             self.case_id,
             dict(self.images),
@@ -225,6 +269,7 @@ class _CaseBuilder:
             self.mask,
             layout,
             folder,
+            problems=tuple(self.problems),
             **extra,  # type: ignore[arg-type]
         )
 
@@ -251,21 +296,30 @@ def _folder_case(folder: Path, layout: Layout) -> CaseFiles | None:
     prefix = folder.name + sep
     builder = _CaseBuilder(folder.name, folder)
     matched = False
+    unknown: list[tuple[str, Path]] = []
     for file in sorted(folder.iterdir()):
-        if not file.is_file() or not is_nifti(file.name):
+        if not is_nifti(file.name):
             continue
         stem = strip_nifti_suffix(file.name)
         if not stem.lower().startswith(prefix.lower()):
             continue
         token = stem[len(prefix) :]
-        if is_modality(token) or _is_label_token(token):
-            builder.add(token, file)
-            matched = True
-        elif _is_derived(token):
+        if _is_derived(token):
             continue
+        if not file.is_file():  # a dangling link, or a folder named like a volume
+            what = "a dangling link" if file.is_symlink() else "not a file"
+            builder.problems.append(f"{file}: {what}: ignored")
+            matched = matched or is_modality(token) or _is_label_token(token)
+        elif is_modality(token) or _is_label_token(token):
+            builder.add_lenient(token, file)
+            matched = True
         else:
-            builder.add(token, file)  # raises: unknown modality, naming the file
-    return builder.build(layout, folder) if matched else None
+            unknown.append((token, file))
+    if not matched:
+        return None
+    for token, file in unknown:
+        builder.add_lenient(token, file)  # an unknown modality, named, ignored
+    return builder.build(layout, folder, lenient=True)
 
 
 def _discover_folders(layout: Layout) -> Callable[[Path], list[CaseFiles]]:

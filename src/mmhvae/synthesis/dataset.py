@@ -22,7 +22,7 @@ from mmhvae.config import Config
 from mmhvae.data.case import load_case
 from mmhvae.data.layouts import CaseFiles, check_suffix, discover_cases
 from mmhvae.data.nifti import save_volume
-from mmhvae.errors import DataError, MMHVAEError
+from mmhvae.errors import DataError, OutputExistsError, failure_message
 from mmhvae.methods.base import Method
 from mmhvae.synthesis.case import (
     SynthesisPlan,
@@ -175,9 +175,9 @@ def synthesize_dataset(
     for files in tqdm(cases, desc="synthesis", unit="case", disable=not progress):
         try:
             _one_case(method, config, files, Path(output), options, report)
-        except (MMHVAEError, ValueError, OSError) as error:
-            report.failed[files.case_id] = str(error)
-            log.warning("case %s failed: %s", files.case_id, error)
+        except Exception as error:  # one bad case is that case's failure, never the run's
+            report.failed[files.case_id] = failure_message(error)
+            log.warning("case %s failed: %s", files.case_id, report.failed[files.case_id])
     return report
 
 
@@ -224,5 +224,8 @@ def _one_case(
                 continue
             if path.exists() and not options.overwrite:
                 continue  # written by an earlier, interrupted run with the same seed
-            save_volume(path, volume, case.affine, case.header, overwrite=options.overwrite)
+            try:
+                save_volume(path, volume, case.affine, case.header, overwrite=options.overwrite)
+            except OutputExistsError:
+                continue  # another process writing into this folder claimed it first
             report.written.append(path)
