@@ -140,3 +140,17 @@ def test_overwrite_refuses_an_unmarked_folder_with_foreign_files(
         fit(config, three_cases, run, overwrite=True)
     assert (run / "checkpoints" / "mine.pt").read_text() == "keep me"
     assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_resume_survives_a_hand_edited_losses_csv(
+    three_cases: Path, quick: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(METHODS, "fake", build_fake)
+    config = load_config("tiny", [*quick, "method=fake", "train.steps=2", "train.gan=false"])
+    run = tmp_path / "run"
+    fit(config, three_cases, run)
+    with (run / "losses.csv").open("a") as handle:
+        handle.write("two,1.0,oops\n,,\n3,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16\n")
+    longer = load_config("tiny", [*quick, "method=fake", "train.steps=3", "train.gan=false"])
+    fit(longer, three_cases, run, resume=True)
+    assert [row["step"] for row in _rows(run / "losses.csv")] == ["1", "2", "3"]
