@@ -97,3 +97,51 @@ def test_foreign_or_newer_files_are_refused(tmp_path: Path) -> None:
 def test_a_run_folder_resolves_to_its_last_checkpoint(tmp_path: Path) -> None:
     assert resolve_checkpoint(tmp_path) == tmp_path / "checkpoints" / "last.pt"
     assert resolve_checkpoint(tmp_path / "x.pt") == tmp_path / "x.pt"
+
+
+def test_a_changed_value_fails_the_checksum(tmp_path: Path) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, _state())
+    raw = torch.load(path, weights_only=True)
+    assert isinstance(raw["checksum"], str) and len(raw["checksum"]) == 64
+    raw["method_state"]["weight"][0, 0] += 1e-3  # a flipped bit in the weights
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="damaged") as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
+    raw = torch.load(path, weights_only=True)
+    raw["opt_g"]["state"][0]["step"] += 1  # the optimiser state that --resume would carry
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(path)
+
+
+def test_non_finite_weights_are_refused(tmp_path: Path) -> None:
+    state = _state()
+    state["method_state"]["bias"][0] = float("nan")
+    save_checkpoint(tmp_path / "nan.pt", state)
+    with pytest.raises(CheckpointError, match=r"non-finite .* in method_state\.bias"):
+        load_checkpoint(tmp_path / "nan.pt")
+
+
+@pytest.mark.parametrize("step", ["12", "abc", -1, True, 3.5])
+def test_a_badly_typed_step_is_not_a_valid_checkpoint(tmp_path: Path, step: object) -> None:
+    save_checkpoint(tmp_path / "step.pt", {**_state(), "step": step})
+    with pytest.raises(CheckpointError, match="not a valid mmhvae checkpoint"):
+        load_checkpoint(tmp_path / "step.pt")
+
+
+class _Gadget:
+    def __reduce__(self):
+        return (print, ("pickle code ran",))
+
+
+def test_a_pickle_gadget_is_refused_without_torch_unsafe_advice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch.save({**_state(), "extra": {"x": _Gadget()}}, tmp_path / "evil.pt")
+    capsys.readouterr()
+    with pytest.raises(CheckpointError, match="not a valid mmhvae checkpoint") as info:
+        load_checkpoint(tmp_path / "evil.pt")
+    assert "weights_only=False" not in str(info.value)
+    assert "pickle code ran" not in capsys.readouterr().out

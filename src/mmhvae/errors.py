@@ -28,3 +28,14 @@ class OutputExistsError(MMHVAEError):
 
 class WeightsMissingError(MMHVAEError):
     """Optional network weights (LPIPS) are not installed locally."""
+
+
+def failure_message(error: BaseException) -> str:
+    """One line for a case that failed: our errors say what to fix; anything else is named
+    by its type (a bug or an exhausted machine), never shown as a traceback."""
+    if isinstance(error, MMHVAEError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    first = str(error).splitlines()[0] if str(error) else ""
+    return f"unexpected {type(error).__name__}" + (f": {first}" if first else "")

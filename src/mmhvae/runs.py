@@ -25,6 +25,8 @@ Keys:
     opt_g, opt_d   the optimisers' state_dicts
     rng            dict of RNG states (torch, cuda, numpy, python)
     extra          dict, trainer bookkeeping (best validation loss, log accumulators, ...)
+    checksum       str, sha256 over every other key's content (:func:`state_digest`), added
+                   by :func:`save_checkpoint` and verified by :func:`load_checkpoint`
 
 Synthesis needs only the path: :func:`load_method` rebuilds the method from the stored
 config and modalities.
@@ -32,6 +34,7 @@ config and modalities.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
@@ -52,6 +55,60 @@ if TYPE_CHECKING:  # importing mmhvae.methods loads every method: only when need
 
 CHECKPOINT_FORMAT = 1
 REQUIRED_KEYS = ("format", "method", "modalities", "config", "step", "method_state")
+CHECKSUM_KEY = "checksum"
+NOT_CHECKPOINT = "not a valid mmhvae checkpoint"
+
+
+def state_digest(state: Any) -> str:
+    """sha256 over the content of a checkpoint state (keys sorted, tensors as raw bytes).
+
+    Computed on the values, not the file, so the same state always gives the same digest
+    and a flipped bit in any tensor or number changes it.
+    """
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, dict):
+            digest.update(b"d%d" % len(value))
+            for key in sorted(value, key=repr):
+                digest.update(repr(key).encode())
+                feed(value[key])
+        elif isinstance(value, (list, tuple)):
+            digest.update(b"l%d" % len(value))
+            for item in value:
+                feed(item)
+        elif isinstance(value, torch.Tensor):
+            flat = value.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"t{value.dtype}{tuple(value.shape)}".encode())
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
+        else:
+            digest.update(f"{type(value).__name__}:{value!r}".encode())
+
+    feed({k: v for k, v in state.items() if k != CHECKSUM_KEY})
+    return digest.hexdigest()
+
+
+def _non_finite(state: dict[str, Any]) -> str | None:
+    """The first stored tensor with NaN or inf values (weights, optimiser, extra), or None."""
+
+    def walk(value: Any, where: str) -> str | None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                found = walk(item, f"{where}.{key}" if where else str(key))
+                if found:
+                    return found
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                found = walk(item, f"{where}[{index}]")
+                if found:
+                    return found
+        elif isinstance(value, torch.Tensor) and value.is_floating_point():
+            if not bool(torch.isfinite(value).all()):
+                bad = int((~torch.isfinite(value)).sum())
+                return f"{where} ({bad} of {value.numel()} values)"
+        return None
+
+    return walk({k: v for k, v in state.items() if k != "rng"}, "")
 
 
 @dataclass(frozen=True)
@@ -61,8 +118,19 @@ class RunFolder:
     path: Path
 
     checkpoint_dir = "checkpoints"
-    # what training writes: ``train --overwrite`` removes exactly these
-    outputs = ("checkpoints", "tensorboard", "images", "losses.csv", "validation.csv")
+    # what training writes (output_folder patterns): ``train --overwrite`` deletes these files
+    # and nothing else, so a file of the user's in checkpoints/ survives
+    outputs = (
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+        "checkpoints/*.pt.sha256",
+        "tensorboard/events.out.tfevents.*",
+        "images/step_[0-9]*.png",
+        "losses.csv",
+        "validation.csv",
+        "config.yaml",
+        "run.yaml",
+    )
 
     @property
     def last(self) -> Path:
@@ -145,8 +213,10 @@ def run_summary(run_dir_or_checkpoint: str | Path) -> RunSummary:
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically: a temp file in the same folder, then os.replace.
 
-    A crash mid-write leaves the previous checkpoint intact, never a truncated one.
+    A crash mid-write leaves the previous checkpoint intact, never a truncated one. The
+    state's :func:`state_digest` is stored with it, so a damaged file is refused on load.
     """
+    state = {**state, CHECKSUM_KEY: state_digest(state)}
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         torch.save(state, handle)
         handle.flush()
@@ -157,7 +227,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a checkpoint written by :func:`save_checkpoint`.
 
     Raises CheckpointError naming the path when the file is missing, unreadable, not a
-    checkpoint, or of another format version.
+    checkpoint, of another format version, damaged (its checksum does not match), badly
+    typed, or holding NaN or inf weights (a diverged run must not write NaN images).
     """
     path = Path(path)
     if not path.is_file():
@@ -165,21 +236,51 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for a damaged or foreign file
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        text = str(error)
+        if "weights_only" in text or "Unsupported global" in text or "Weights only" in text:
+            # torch's own message advises weights_only=False: the unsafe route, never ours
+            raise CheckpointError(
+                f"checkpoint {path}: {NOT_CHECKPOINT} (it holds Python objects other than "
+                "tensors and plain values; refused without running them)"
+            ) from None
+        reason = text.splitlines()[0] if text else type(error).__name__
         raise CheckpointError(f"checkpoint {path}: unreadable or corrupt ({reason})") from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"checkpoint {path}: not an mmhvae checkpoint (not a dict)")
+        raise CheckpointError(f"checkpoint {path}: {NOT_CHECKPOINT} (not a dict)")
     missing = [key for key in REQUIRED_KEYS if key not in state]
     if missing:
-        raise CheckpointError(
-            f"checkpoint {path}: not an mmhvae checkpoint (missing {', '.join(missing)})"
-        )
+        raise CheckpointError(f"checkpoint {path}: {NOT_CHECKPOINT} (missing {', '.join(missing)})")
     if state["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"checkpoint {path}: format {state['format']!r}, this version reads "
             f"format {CHECKPOINT_FORMAT}"
         )
+    stored = state.get(CHECKSUM_KEY)
+    if stored is not None and stored != state_digest(state):
+        raise CheckpointError(
+            f"checkpoint {path}: damaged (its content does not match its sha256 checksum)"
+        )
+    _check_types(state, path)
+    bad = _non_finite(state)
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path}: non-finite values (NaN or inf) in {bad}")
     return state
+
+
+def _check_types(state: dict[str, Any], path: Path) -> None:
+    step = state["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(
+            f"checkpoint {path}: {NOT_CHECKPOINT} (step {step!r} is not a count of steps)"
+        )
+    modalities = state["modalities"]
+    if not isinstance(modalities, (list, tuple)) or not all(isinstance(m, str) for m in modalities):
+        raise CheckpointError(f"checkpoint {path}: {NOT_CHECKPOINT} (modalities {modalities!r})")
+    for key, kind in (("method", str), ("config", dict), ("method_state", dict)):
+        if not isinstance(state[key], kind):
+            raise CheckpointError(
+                f"checkpoint {path}: {NOT_CHECKPOINT} ({key} is a {type(state[key]).__name__})"
+            )
 
 
 def resolve_checkpoint(run_dir_or_checkpoint: str | Path) -> Path:

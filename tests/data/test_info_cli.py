@@ -23,7 +23,7 @@ def test_info_reports_bad_files_without_aborting(tmp_path, capsys):
         write_nifti(tmp_path / f"{case}-t2.nii.gz", brain_volume())
     write_nifti(tmp_path / "Case001-us.nii.gz", np.zeros((12, 10, 8), np.float32))
     (tmp_path / "Case002-flair.nii.gz").write_bytes(b"broken")
-    assert main(["info", str(tmp_path), "--check-voxels", "--no-resample"]) == 0
+    assert main(["info", str(tmp_path), "--check-voxels", "--no-resample"]) == 1  # problems
     out = capsys.readouterr().out
     assert "Case001-us.nii.gz is all zero" in out
     assert "Case002: " in out and "Case002-flair.nii.gz: unreadable" in out
@@ -40,7 +40,7 @@ def test_info_unusable_data_exits_2(tmp_path, capsys):
 def test_info_json_says_the_same_as_the_table(shared_data, capsys):
     import json
 
-    assert main(["info", str(shared_data / "cases.csv"), "--json"]) == 0
+    assert main(["info", str(shared_data / "cases.csv"), "--json"]) == 0  # notes only
     data = json.loads(capsys.readouterr().out)
     assert data["layout"] == "csv" and data["modalities"] == ["t1", "t1ce", "t2", "flair"]
     cases = {c["case"]: c for c in data["cases"]}
@@ -50,9 +50,8 @@ def test_info_json_says_the_same_as_the_table(shared_data, capsys):
     assert set(tcga["files"]) >= {"t1", "t1ce", "t2", "flair"} and all(tcga["usable"].values())
     assert set(cases["brats2013-pat0005"]["files"]) >= {"t1ce", "flair"}
     assert "t1" not in cases["brats2013-pat0005"]["files"]
-    native = cases["tcga-fg-6692-native"]["problems"]
-    assert native and "volumes on different grids" in native[0]
-    assert native[0] in data["problems"]
+    assert not data["problems"]  # resampling the native case is a note
+    assert any("tcga-fg-6692-native: volumes on different grids" in n for n in data["notes"])
 
 
 def test_info_json_marks_unusable_files(tmp_path, capsys):
@@ -60,7 +59,23 @@ def test_info_json_marks_unusable_files(tmp_path, capsys):
 
     write_nifti(tmp_path / "Case001-t2.nii.gz", brain_volume())
     (tmp_path / "Case001-flair.nii.gz").write_bytes(b"broken")
-    assert main(["info", str(tmp_path), "--json"]) == 0
+    assert main(["info", str(tmp_path), "--json"]) == 1  # a problem: exit 1
     (case,) = json.loads(capsys.readouterr().out)["cases"]
     assert case["usable"] == {"t2": True, "flair": False}
     assert "Case001-flair.nii.gz: unreadable" in case["problems"][0]
+
+
+def test_info_names_label_maps_and_constant_images(tmp_path, capsys):
+    labels = np.zeros((12, 10, 8), np.float32)
+    labels[2:6, 2:6, 2:6], labels[6:9, 3:7, 2:6] = 2, 4
+    write_nifti(tmp_path / "Case001-t2.nii.gz", labels)
+    write_nifti(tmp_path / "Case001-t1.nii.gz", np.full((12, 10, 8), 7.0, np.float32))
+    write_nifti(tmp_path / "Case001-flair.nii.gz", brain_volume())
+    assert main(["info", str(tmp_path), "--check-voxels"]) == 1
+    out = capsys.readouterr().out
+    assert "Case001-t2.nii.gz looks like a label map or mask (only the values 0, 2, 4)" in out
+    assert "Case001-t1.nii.gz is constant" in out
+    write_nifti(tmp_path / "Case001-t2.nii.gz", brain_volume(seed=1))
+    write_nifti(tmp_path / "Case001-t1.nii.gz", brain_volume(seed=2))
+    assert main(["info", str(tmp_path), "--check-voxels"]) == 0
+    assert "no problems found" in capsys.readouterr().out

@@ -141,9 +141,11 @@ def test_bad_datasets(tmp_path):
         discover_cases(empty)
     with pytest.raises(DataError, match="not found"):
         discover_cases(tmp_path / "nowhere")
+    # one bad file is that case's problem (named), not a reason to refuse the dataset
     _write(tmp_path / "BraTS2021_1", ["BraTS2021_1_t1.nii.gz", "BraTS2021_1_t9.nii.gz"])
-    with pytest.raises(DataError, match="BraTS2021_1_t9.nii.gz: unknown modality 't9'"):
-        discover_cases(tmp_path / "BraTS2021_1")
+    (case,) = discover_cases(tmp_path / "BraTS2021_1")
+    assert case.modalities == ("t1",)
+    assert any("BraTS2021_1_t9.nii.gz: unknown modality 't9'" in p for p in case.problems)
     with pytest.raises(DataError, match="unknown layout"):
         discover_cases(empty, layout="brats1999")
 
@@ -173,3 +175,27 @@ def test_casefiles_is_plain_data():
     files = CaseFiles("x", {}, None, None, Layout.CSV)
     assert files.output_name("T2F", suffix="") == "x_flair.nii.gz"
     assert np.array_equal(files.modalities, ())
+
+
+def test_bad_files_in_a_case_folder_are_reported_not_fatal(tmp_path):
+    good = tmp_path / "BraTS2021_00000"
+    _write(good, ["BraTS2021_00000_t1.nii.gz", "BraTS2021_00000_t2.nii.gz"])
+    (good / "BraTS2021_00000_flair.nii.gz").symlink_to(tmp_path / "gone.nii.gz")
+    (good / "BraTS2021_00000_t1ce.nii.gz").mkdir()  # a folder named like a volume
+    seg_only = tmp_path / "BraTS2021_00001"
+    _write(seg_only, ["BraTS2021_00001_seg.nii.gz"])
+    twice = tmp_path / "BraTS2021_00002"
+    _write(
+        twice, ["BraTS2021_00002_t1.nii.gz", "BraTS2021_00002_t2.nii", "BraTS2021_00002_t2.nii.gz"]
+    )
+    cases = {c.case_id: c for c in discover_cases(tmp_path)}
+    assert set(cases) == {"BraTS2021_00000", "BraTS2021_00001", "BraTS2021_00002"}
+    first = cases["BraTS2021_00000"]
+    assert first.modalities == ("t1", "t2")
+    problems = " | ".join(first.problems)
+    assert "BraTS2021_00000_flair.nii.gz: a dangling link" in problems
+    assert "BraTS2021_00000_t1ce.nii.gz: not a file" in problems
+    assert cases["BraTS2021_00001"].images == {}
+    assert "no image modality" in cases["BraTS2021_00001"].problems[0]
+    assert cases["BraTS2021_00002"].modalities == ("t1",)
+    assert "t2 given twice" in cases["BraTS2021_00002"].problems[0]

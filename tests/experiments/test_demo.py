@@ -37,5 +37,21 @@ def test_demo_runs_every_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_demo_refuses_a_foreign_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     assert main(["demo", "--out", str(tmp_path), "--overwrite"]) == 2
-    assert "refusing to delete" in capsys.readouterr().err
+    assert "refusing to overwrite" in capsys.readouterr().err
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_demo_overwrite_never_deletes_an_unmarked_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A thesis folder that happens to hold data/ and run/ is not a demo folder."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.py").write_text("mine")
+    (tmp_path / "thesis.tex").write_text("mine")
+    assert main(["demo", "--out", str(tmp_path), "--overwrite"]) == 2
+    assert "no .mmhvae-output marker" in capsys.readouterr().err
+    assert (tmp_path / "thesis.tex").read_text() == "mine"
+    assert (tmp_path / "src" / "main.py").read_text() == "mine"
+    assert (tmp_path / "data").is_dir() and (tmp_path / "run").is_dir()

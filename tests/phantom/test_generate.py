@@ -120,3 +120,21 @@ def test_reads_back_through_the_data_layer(dataset: Path) -> None:
         assert set(case.images) == expected
         modalities = ("t1", "t1ce", "t2", "flair", "us")
         np.testing.assert_array_equal(case.present(modalities), [m in expected for m in modalities])
+
+
+def test_overwrite_keeps_foreign_files_and_refuses_an_unmarked_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    make_phantom_dataset(out, 1, ("t1",), 0.0, seed=1, progress=False)
+    mine = out / "Phantom_00000" / "notes.txt"
+    mine.write_text("keep me")
+    make_phantom_dataset(out, 1, ("t1",), 0.0, seed=1, overwrite=True, progress=False)
+    assert mine.read_text() == "keep me"
+    # a folder the phantom did not make: its README.md and cases.csv are the user's
+    user = tmp_path / "thesis"
+    user.mkdir()
+    (user / "README.md").write_text("my thesis")
+    (user / "cases.csv").write_text("case,modality,path\n")
+    with pytest.raises(OutputExistsError, match="no .mmhvae-output marker"):
+        make_phantom_dataset(user, 1, ("t1",), 0.0, seed=1, overwrite=True, progress=False)
+    assert (user / "README.md").read_text() == "my thesis"
+    assert (user / "cases.csv").read_text() == "case,modality,path\n"

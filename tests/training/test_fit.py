@@ -106,3 +106,51 @@ def test_a_trained_run_is_not_reused_without_resume_or_overwrite(
     assert (run / "checkpoints" / "last.pt").read_bytes() == before
     fit(config, three_cases, run, overwrite=True)
     assert [row["step"] for row in _rows(run / "losses.csv")] == ["1", "2"]
+
+
+def test_overwrite_deletes_only_the_files_a_run_wrote(
+    three_cases: Path, quick: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(METHODS, "fake", build_fake)
+    config = load_config("tiny", [*quick, "method=fake", "train.steps=2", "train.gan=false"])
+    run = tmp_path / "run"
+    fit(config, three_cases, run)
+    assert (run / ".mmhvae-output").is_file()
+    foreign = [run / "checkpoints" / "mine.pt", run / "images" / "figure.png"]
+    foreign += [run / "tensorboard" / "notes.txt", run / "thesis.tex"]
+    for path in foreign:
+        path.write_text("keep me")
+    fit(config, three_cases, run, overwrite=True)
+    for path in foreign:
+        assert path.read_text() == "keep me", path
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2
+
+
+def test_overwrite_refuses_an_unmarked_folder_with_foreign_files(
+    three_cases: Path, quick: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(METHODS, "fake", build_fake)
+    config = load_config("tiny", [*quick, "method=fake", "train.steps=2", "train.gan=false"])
+    run = tmp_path / "run"
+    fit(config, three_cases, run)
+    (run / ".mmhvae-output").unlink()  # as a run of an older version, or a user's folder
+    (run / "checkpoints" / "mine.pt").write_text("keep me")
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(OutputExistsError, match="no .mmhvae-output marker"):
+        fit(config, three_cases, run, overwrite=True)
+    assert (run / "checkpoints" / "mine.pt").read_text() == "keep me"
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_resume_survives_a_hand_edited_losses_csv(
+    three_cases: Path, quick: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(METHODS, "fake", build_fake)
+    config = load_config("tiny", [*quick, "method=fake", "train.steps=2", "train.gan=false"])
+    run = tmp_path / "run"
+    fit(config, three_cases, run)
+    with (run / "losses.csv").open("a") as handle:
+        handle.write("two,1.0,oops\n,,\n3,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16\n")
+    longer = load_config("tiny", [*quick, "method=fake", "train.steps=3", "train.gan=false"])
+    fit(longer, three_cases, run, resume=True)
+    assert [row["step"] for row in _rows(run / "losses.csv")] == ["1", "2", "3"]

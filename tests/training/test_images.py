@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from mmhvae.methods.sampling import SamplingOptions
+from mmhvae.runs import RunFolder
 from mmhvae.training.images import grid_rows, row_subsets, sample_grid
 from mmhvae.training.logs import IMAGE_TAG, RunLog
 
@@ -61,7 +62,7 @@ def test_sample_grid_has_a_row_per_slice_and_subset() -> None:
 def test_run_log_writes_the_grid_to_tensorboard(tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    log = RunLog(tmp_path, resume_step=None)
+    log = RunLog(RunFolder(tmp_path), resume_step=None)
     image = Image.fromarray(np.full((20, 30, 3), 128, np.uint8))
     path = log.image(7, image)
     log.close()
@@ -71,4 +72,4 @@ def test_run_log_writes_the_grid_to_tensorboard(tmp_path: Path) -> None:
     assert IMAGE_TAG in events.Tags()["images"]
     (shown,) = events.Images(IMAGE_TAG)
     assert shown.step == 7 and (shown.width, shown.height) == (30, 20)
-    assert not RunLog(tmp_path / "off", None, enabled=False).image(1, image)
+    assert not RunLog(RunFolder(tmp_path / "off"), None, enabled=False).image(1, image)

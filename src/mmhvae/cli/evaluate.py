@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mmhvae.cli.options import add_device, add_no_progress, add_overwrite, add_sampling
 
@@ -73,5 +74,7 @@ def run(args: argparse.Namespace) -> int:
             f"SSIM {row.get('ssim_mean', float('nan')):.4f}, "
             f"MAE {row.get('mae_mean', float('nan')):.4f} over {row['cases']} case(s)"
         )
+    for case_id, why in result.failed.items():
+        print(f"FAILED {case_id}: {why}", file=sys.stderr)
     print(f"report: {result.paths['html']}")
-    return 0
+    return 1 if result.failed else 0

@@ -1,9 +1,10 @@
 """``mmhvae info DATA``: cases x modalities, grid and spacing, and every problem found.
 
 Headers only by default (fast on large datasets); ``--check-voxels`` also reads the voxels
-to find all-zero, non-finite and truncated volumes. ``--json`` prints the same facts as one
-JSON object (for scripts): data, layout, cases (files, shape, spacing, problems per case),
-available counts and every problem.
+to find all-zero, constant, label-map, non-finite and truncated volumes. ``--json`` prints
+the same facts as one JSON object (for scripts): data, layout, cases (files, shape, spacing,
+problems per case), available counts, every problem and every note. Exits with 1 when it
+lists a problem (0 when none, 2 when the dataset cannot be read at all).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mmhvae.data.case import choose_reference
+from mmhvae.data.case import choose_reference, image_problem
 from mmhvae.data.grid import describe_grid, grid_mismatches, voxel_spacing
 from mmhvae.data.layouts import CaseFiles, Layout, discover_cases
 from mmhvae.data.modalities import sort_modalities
@@ -57,11 +58,15 @@ def run(args: argparse.Namespace) -> int:
     rows: list[list[str]] = []
     records: list[dict[str, Any]] = []
     problems: list[str] = []
+    notes: list[str] = []
     for case in cases:
-        row, case_problems = _inspect(case, modalities, args.no_resample, args.check_voxels)
+        row, case_problems, case_notes = _inspect(
+            case, modalities, args.no_resample, args.check_voxels
+        )
         rows.append(row)
         records.append(_record(case, row, modalities, case_problems))
         problems.extend(case_problems)
+        notes.extend(case_notes)
     available = {m: sum(m in c.images for c in cases) for m in modalities}
     if args.json:
         summary = {
@@ -71,21 +76,27 @@ def run(args: argparse.Namespace) -> int:
             "cases": records,
             "available": available,
             "problems": problems,
+            "notes": notes,
         }
         print(json.dumps(summary, indent=2))
-        return 0
+        return 1 if problems else 0
     header = ["case", *modalities, "seg", "mask", "shape", "spacing (mm)"]
     print(f"{args.data}: {len(cases)} cases, layout {cases[0].layout.value}")
     print(_table([header, *rows]))
     counts = ", ".join(f"{m} {n}" for m, n in available.items())
     print(f"\navailable: {counts} (of {len(cases)})")
+    if notes:  # what the tool will do on its own (resampling): not a problem
+        print(f"\n{len(notes)} note(s):")
+        for note in notes:
+            print(f"  {note}")
     if problems:
         print(f"\n{len(problems)} problem(s):")
         for problem in problems:
             print(f"  {problem}")
     else:
         print("\nno problems found")
-    return 0
+    # a script can rely on the exit status: 1 when the data has problems
+    return 1 if problems else 0
 
 
 def _record(
@@ -108,9 +119,10 @@ def _record(
 
 def _inspect(
     case: CaseFiles, modalities: tuple[str, ...], no_resample: bool, check_voxels: bool
-) -> tuple[list[str], list[str]]:
-    """One table row and the problems of ``case``; never raises for a bad file."""
-    problems = [
+) -> tuple[list[str], list[str], list[str]]:
+    """One table row, the problems and the notes of ``case``; never raises for a bad file."""
+    problems: list[str] = [f"{case.case_id}: {p}" for p in case.problems]
+    notes: list[str] = [  # left out on purpose: not a problem of the data
         f"{case.case_id}: {path} is marked synthetic ({synthetic_mark(path)}): not used as "
         f"the {m} input (--allow-synthetic to use it)"
         for m, path in case.synthetic.items()
@@ -126,10 +138,9 @@ def _inspect(
             if check_voxels:
                 kind = name if name in ("seg", "mask") else "image"
                 volume = load_volume(path, kind)  # type: ignore[arg-type]
-                if name in case.images and not np.any(volume.data):
-                    problems.append(
-                        f"{case.case_id}: {path} is all zero ({name} treated as absent)"
-                    )
+                unusable = image_problem(volume.data) if name in case.images else None
+                if unusable is not None:
+                    problems.append(f"{case.case_id}: {path} {unusable} ({name} treated as absent)")
                     grids.pop(name)
         except DataError as error:
             problems.append(f"{case.case_id}: {error}")
@@ -139,7 +150,7 @@ def _inspect(
     labels = ["x" if k in grids else ("!" if files[k] else "-") for k in ("seg", "mask")]
     if not images:
         problems.append(f"{case.case_id}: no usable image")
-        return [case.case_id, *marks, *labels, "?", "?"], problems
+        return [case.case_id, *marks, *labels, "?", "?"], problems, []
     reference = choose_reference(sort_modalities(images))
     shape, affine = grids[reference]
     off = grid_mismatches(grids, reference)
@@ -148,13 +159,13 @@ def _inspect(
         action = (
             "refused (resampling off)" if no_resample else f"resampled onto the {reference} grid"
         )
-        problems.append(
+        (problems if no_resample else notes).append(
             f"{case.case_id}: volumes on different grids ({reference} "
             f"{describe_grid(shape, affine)} vs {detail}): {action}"
         )
     size = "x".join(str(s) for s in shape)
     spacing = "x".join(f"{s:.2f}" for s in voxel_spacing(affine))
-    return [case.case_id, *marks, *labels, size, spacing], problems
+    return [case.case_id, *marks, *labels, size, spacing], problems, notes
 
 
 def _table(rows: list[list[str]]) -> str:

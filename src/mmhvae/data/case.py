@@ -35,6 +35,30 @@ class Case:
         return np.array([canonical_modality(m) in self.images for m in modalities], dtype=bool)
 
 
+# An image with at most this many distinct values, all integers, is a label map or a mask.
+LABEL_MAX_VALUES = 8
+
+
+def image_problem(data: np.ndarray) -> str | None:
+    """Why ``data`` cannot be used as an image (all zero, constant, a label map), else None.
+
+    Normalisation maps an image's 0.5 to 99.5 percentiles inside the brain to [0, 1]: a
+    constant volume gives zeros and a label map gives a few flat levels, neither an image.
+    """
+    if not np.any(data):
+        return "is all zero"
+    sample = data.ravel()[:: max(1, data.size // 1_000_000)]  # (N,) a strided subsample
+    if np.all(sample == sample[0]) and np.all(data == data.flat[0]):
+        return f"is constant ({float(data.flat[0]):g} everywhere)"
+    values = np.unique(sample)
+    if len(values) <= LABEL_MAX_VALUES and np.all(values == np.rint(values)):
+        values = np.unique(data)
+        if len(values) <= LABEL_MAX_VALUES and np.all(values == np.rint(values)):
+            shown = ", ".join(f"{v:g}" for v in values)
+            return f"looks like a label map or mask (only the values {shown})"
+    return None
+
+
 def choose_reference(present: Sequence[str], reference: str | None = None) -> str:
     """The modality whose grid the case is put on: ``reference`` if given, else the first
     present one in :data:`REFERENCE_PREFERENCE`, else the first in canonical order."""
@@ -59,27 +83,31 @@ def load_case(
 ) -> Case:
     """Read a case's volumes (each once) and put them on one grid.
 
-    ``modalities`` restricts which images are read (others are ignored); an all-zero image
-    counts as absent. Volumes off the reference grid are resampled (linear for images,
-    nearest for seg and mask) with a warning, or refused when ``resample`` is False.
+    ``modalities`` restricts which images are read (others are ignored); an image that is all
+    zero (before or after resampling), constant or a label map counts as absent (warning).
+    Volumes off the reference grid are resampled (linear for images, nearest for seg and
+    mask) with a warning, or refused when ``resample`` is False.
     """
     wanted = (
         files.modalities if modalities is None else tuple(canonical_modality(m) for m in modalities)
     )
-    warnings: list[str] = []
+    warnings: list[str] = [f"{files.case_id}: {p}" for p in files.problems]
     volumes: dict[str, Volume] = {}
     for name in wanted:
         if name not in files.images:
             continue
         volume = load_volume(files.images[name], "image")
-        if not np.any(volume.data):
-            warnings.append(f"{files.case_id}: {volume.path} is all zero: {name} treated as absent")
+        unusable = image_problem(volume.data)
+        if unusable is not None:
+            warnings.append(f"{files.case_id}: {volume.path} {unusable}: {name} treated as absent")
             continue
         volumes[name] = volume
     if not volumes:
+        problems = "; ".join(files.problems)
         raise DataError(
             f"case {files.case_id}: no usable image among {', '.join(wanted) or 'no modality'}"
-            f" (files: {', '.join(str(p) for p in files.images.values())})"
+            f" (files: {', '.join(str(p) for p in files.images.values()) or 'none'})"
+            + (f"; {problems}" if problems else "")
         )
     sorted_present = sort_modalities(volumes)
     ref = choose_reference(sorted_present, reference)
@@ -108,6 +136,16 @@ def load_case(
             v = everything[name]
             v.data = resample_to_grid(v.data, v.affine, ref_volume.shape, ref_volume.affine, order)
             v.affine = ref_volume.affine.copy()
+            if name in volumes and not np.any(v.data):
+                # the volume lies outside the reference grid (a wrong origin): nothing of it
+                # is left, and an all-zero image must never count as present
+                warnings.append(
+                    f"{files.case_id}: {v.path} is all zero after resampling from "
+                    f"{describe_grid(*grids[name])} onto the {ref} grid "
+                    f"{describe_grid(*grids[ref])}: {name} treated as absent"
+                )
+                del volumes[name]
+        sorted_present = sort_modalities(volumes)
     return Case(
         case_id=files.case_id,
         images={name: volumes[name].data for name in sorted_present},

@@ -43,6 +43,40 @@ _TOKENS: dict[Layout, dict[str, str]] = {
 }
 _FOLDER_LAYOUTS = (Layout.BRATS2021, Layout.BRATS2023, Layout.REMIND)
 _BRATS2023_FOLDER = re.compile(r"^brats-[a-z]+-", re.IGNORECASE)
+# Characters that would let a name leave its folder or break a line of a report.
+_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one path component of an output file, or None when it can.
+
+    Case ids and suffixes become parts of output paths: a separator, ``..``, a drive letter
+    or a control character (a newline) would let a file land outside the output folder or
+    forge a line of a report.
+    """
+    if name in (".", ".."):
+        return f"{name!r} is not a name"
+    if _UNSAFE_NAME.search(name):
+        return f"{name!r} holds a path separator or a control character"
+    if re.match(r"^[A-Za-z]:", name):
+        return f"{name!r} starts with a drive letter"
+    return None
+
+
+def check_case_id(case_id: str, where: str) -> str:
+    """``case_id`` when it is safe as a file name part; DataError naming ``where`` if not."""
+    problem = "empty case id" if not case_id else name_problem(case_id)
+    if problem is not None:
+        raise DataError(f"{where}: case id {case_id!r} refused: {problem}")
+    return case_id
+
+
+def check_suffix(suffix: str, option: str = "--suffix") -> str:
+    """``suffix`` when it is safe inside a file name; DataError naming the option if not."""
+    problem = name_problem(suffix) if suffix else None
+    if problem is not None:
+        raise DataError(f"{option} {suffix!r}: {problem} (a suffix is part of a file name)")
+    return suffix
 
 
 @dataclass(frozen=True)
@@ -58,6 +92,9 @@ class CaseFiles:
     channels: dict[str, int] = field(default_factory=dict)  # nnU-Net: modality -> index
     # files left out because they are marked synthetic (data/provenance.py): modality -> path
     synthetic: dict[str, Path] = field(default_factory=dict)
+    # files of this case that discovery could not use (named, with why): reported by
+    # load_case and info, so one bad file does not make the whole dataset refused
+    problems: tuple[str, ...] = ()
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -71,8 +108,13 @@ class CaseFiles:
         return ""
 
     def output_name(self, modality: str, suffix: str = "_synth") -> str:
-        """File name for a new volume of ``modality`` in this case's own naming scheme."""
+        """File name for a new volume of ``modality`` in this case's own naming scheme.
+
+        Raises DataError when the case id or ``suffix`` could make it more than a file name.
+        """
         modality = canonical_modality(modality)
+        check_case_id(self.case_id, f"case {self.case_id!r}")
+        check_suffix(suffix)
         if self.layout is Layout.BRATS2021:
             return f"{self.case_id}_{modality}{suffix}.nii.gz"
         if self.layout in (Layout.BRATS2023, Layout.REMIND):
@@ -127,6 +169,8 @@ def discover_cases(
         cases = _DISCOVER[forced](path)
     else:
         cases = _DISCOVER[forced](path)
+        if not cases and forced is Layout.CSV and path.is_dir():
+            raise DataError(f"{path}: is a folder, not a CSV manifest file")
         if not cases:
             raise DataError(f"{path}: does not look like a {forced.value} dataset (no cases found)")
     _check_unique(cases, path)
@@ -158,6 +202,8 @@ def _check_exists(path: Path) -> None:
 
 
 def _nothing_found(path: Path) -> str:
+    if path.is_dir() and path.suffix.lower() == ".csv":
+        return f"{path}: is a folder, not a CSV manifest file"
     tried = ", ".join(layout.value for layout in _DETECTION_ORDER)
     return f"{path}: no cases found (tried layouts: {tried})"
 
@@ -173,13 +219,45 @@ def _check_unique(cases: list[CaseFiles], path: Path) -> None:
 
 
 class _CaseBuilder:
-    """Collects one case's files and refuses a modality (or seg / mask) given twice."""
+    """Collects one case's files and refuses a modality (or seg / mask) given twice.
 
-    def __init__(self, case_id: str) -> None:
-        self.case_id = case_id
+    With ``lenient`` (folder layouts) a bad file is recorded in ``problems`` instead: an
+    unknown modality is ignored, a modality given twice is dropped (neither file is used).
+    """
+
+    def __init__(self, case_id: str, where: str | Path | None = None) -> None:
+        self.case_id = check_case_id(case_id, str(where if where is not None else case_id))
         self.images: dict[str, Path] = {}
         self.seg: Path | None = None
         self.mask: Path | None = None
+        self.problems: list[str] = []
+        self.dropped: set[str] = set()
+
+    def add_lenient(self, token: str, path: Path) -> None:
+        """:meth:`add`, with a problem recorded instead of an error raised."""
+        key = token.strip().lower()
+        if _is_label_token(key):
+            name = "seg" if key in SEG_TOKENS else "mask"
+            taken = getattr(self, name)
+        else:
+            try:
+                name = canonical_modality(token)
+            except DataError as error:
+                self.problems.append(f"{path}: {error}: file ignored")
+                return
+            taken = self.images.get(name)
+        if name in self.dropped or taken is not None:
+            if name in ("seg", "mask"):
+                setattr(self, name, None)
+            else:
+                self.images.pop(name, None)
+            self.dropped.add(name)
+            self.problems.append(
+                f"case {self.case_id}: {name} given twice ({taken or 'dropped'}, {path}): "
+                "neither file is used"
+            )
+            return
+        self.add(token, path)
 
     def add(self, token: str, path: Path) -> None:
         key = token.strip().lower()
@@ -202,10 +280,15 @@ class _CaseBuilder:
             )
         self.images[modality] = path
 
-    def build(self, layout: Layout, folder: Path | None = None, **extra: object) -> CaseFiles:
+    def build(
+        self, layout: Layout, folder: Path | None = None, lenient: bool = False, **extra: object
+    ) -> CaseFiles:
         if not self.images:
             where = folder or self.seg or self.mask or self.case_id
-            raise DataError(f"case {self.case_id} ({where}): no image modality found")
+            message = f"case {self.case_id} ({where}): no image modality found"
+            if not lenient:
+                raise DataError(message)
+            self.problems.append(message)
         return CaseFiles(
             self.case_id,
             dict(self.images),
@@ -213,6 +296,7 @@ class _CaseBuilder:
             self.mask,
             layout,
             folder,
+            problems=tuple(self.problems),
             **extra,  # type: ignore[arg-type]
         )
 
@@ -237,23 +321,32 @@ def _folder_case(folder: Path, layout: Layout) -> CaseFiles | None:
     if layout is Layout.REMIND and is_2023_name:
         return None
     prefix = folder.name + sep
-    builder = _CaseBuilder(folder.name)
+    builder = _CaseBuilder(folder.name, folder)
     matched = False
+    unknown: list[tuple[str, Path]] = []
     for file in sorted(folder.iterdir()):
-        if not file.is_file() or not is_nifti(file.name):
+        if not is_nifti(file.name):
             continue
         stem = strip_nifti_suffix(file.name)
         if not stem.lower().startswith(prefix.lower()):
             continue
         token = stem[len(prefix) :]
-        if is_modality(token) or _is_label_token(token):
-            builder.add(token, file)
-            matched = True
-        elif _is_derived(token):
+        if _is_derived(token):
             continue
+        if not file.is_file():  # a dangling link, or a folder named like a volume
+            what = "a dangling link" if file.is_symlink() else "not a file"
+            builder.problems.append(f"{file}: {what}: ignored")
+            matched = matched or is_modality(token) or _is_label_token(token)
+        elif is_modality(token) or _is_label_token(token):
+            builder.add_lenient(token, file)
+            matched = True
         else:
-            builder.add(token, file)  # raises: unknown modality, naming the file
-    return builder.build(layout, folder) if matched else None
+            unknown.append((token, file))
+    if not matched:
+        return None
+    for token, file in unknown:
+        builder.add_lenient(token, file)  # an unknown modality, named, ignored
+    return builder.build(layout, folder, lenient=True)
 
 
 def _discover_folders(layout: Layout) -> Callable[[Path], list[CaseFiles]]:
@@ -292,7 +385,9 @@ def _remind_flat(path: Path) -> list[CaseFiles]:
         if not (is_modality(token) or _is_label_token(token)):
             continue
         case_id = match["case"]
-        builders.setdefault(case_id, _CaseBuilder(case_id)).add(token, file)
+        if case_id not in builders:
+            builders[case_id] = _CaseBuilder(case_id, file)
+        builders[case_id].add(token, file)
     return [b.build(Layout.REMIND) for b in builders.values()]
 
 
@@ -334,7 +429,9 @@ def _discover_nnunet(path: Path) -> list[CaseFiles]:
             index = int(match["index"])
             if index not in channels:
                 raise DataError(f"{file}: channel {index:04d} is not in {spec_path}")
-            builder = builders.setdefault(match["case"], _CaseBuilder(match["case"]))
+            if match["case"] not in builders:
+                builders[match["case"]] = _CaseBuilder(match["case"], file)
+            builder = builders[match["case"]]
             builder.add(channels[index], file)
         for case_id, builder in builders.items():
             label = path / labels_dir / f"{case_id}{ending}"
@@ -348,7 +445,8 @@ def _discover_csv(path: Path) -> list[CaseFiles]:
     if not (path.is_file() and path.suffix.lower() == ".csv"):
         return []
     try:
-        with path.open(newline="") as handle:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             rows = list(reader)
             fields = {f.strip().lower() for f in reader.fieldnames or []}
@@ -368,8 +466,10 @@ def _discover_csv(path: Path) -> list[CaseFiles]:
             raise DataError(f"{path}, line {line}: kind {kind!r} (expected image, seg or mask)")
         resolved = Path(file) if Path(file).is_absolute() else path.parent / file
         token = modality if kind == "image" else kind
+        if case_id not in builders:
+            builders[case_id] = _CaseBuilder(case_id, f"{path}, line {line}")
         try:
-            builders.setdefault(case_id, _CaseBuilder(case_id)).add(token, resolved)
+            builders[case_id].add(token, resolved)
         except DataError as error:
             raise DataError(f"{path}, line {line}: {error}") from None
     return [b.build(Layout.CSV) for b in builders.values()]

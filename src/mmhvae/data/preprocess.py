@@ -10,6 +10,7 @@ radiological view; :func:`to_original_grid` undoes every step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,12 +20,14 @@ from nibabel import orientations
 from scipy import ndimage
 
 from mmhvae.data.case import Case
-from mmhvae.data.grid import voxel_spacing
+from mmhvae.data.grid import describe_grid, voxel_spacing
 from mmhvae.data.modalities import canonical_modality
+from mmhvae.data.nifti import MAX_SIDE, MAX_VOXELS
 from mmhvae.errors import DataError
 
 # Voxel axes after reorientation, before moving S first: rows P, columns L, slices S.
 WORKING_AXCODES = ("P", "L", "S")
+MAX_INPLANE = MAX_SIDE  # pixels per side after in-plane resampling
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,13 @@ def prepare_case(
     mask_s = to_slices(mask)
     native_hw = (int(mask_s.shape[1]), int(mask_s.shape[2]))
     target_hw = _resampled_shape(case.affine, ornt, native_hw, spacing)
+    if max(target_hw) > MAX_INPLANE or math.prod(target_hw) * mask_s.shape[0] > MAX_VOXELS:
+        raise DataError(
+            f"case {case.case_id}: resampling to {spacing:g} mm would make "
+            f"{mask_s.shape[0]} slices of {target_hw[0]}x{target_hw[1]} pixels (at most "
+            f"{MAX_INPLANE} per side, {MAX_VOXELS} voxels); its grid is "
+            f"{describe_grid(case.shape, case.affine)}"
+        )
     mask_s = _resize_inplane(mask_s.astype(np.float32), target_hw, order=0) > 0.5
     crop_start = _crop_start(mask_s, image_size)
 

@@ -15,6 +15,7 @@ correlated with t; each (input, target) pair is scored once per case.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,13 @@ from mmhvae.config import Config
 from mmhvae.data.case import Case, load_case
 from mmhvae.data.layouts import CaseFiles, discover_cases
 from mmhvae.data.preprocess import Prepared, normalised_volumes, prepare_case
-from mmhvae.errors import ConfigError, DataError, OutputExistsError, WeightsMissingError
+from mmhvae.errors import (
+    ConfigError,
+    DataError,
+    OutputExistsError,
+    WeightsMissingError,
+    failure_message,
+)
 from mmhvae.evaluation import metrics
 from mmhvae.evaluation.copy_reference import (
     CorrelationTable,
@@ -53,6 +60,8 @@ from mmhvae.runs import RunFolder, load_method
 from mmhvae.synthesis.case import back_to_case_grid
 from mmhvae.synthesis.dataset import default_batch_size, default_device
 from mmhvae.synthesis.slices import synthesize_slices
+
+log = logging.getLogger(__name__)
 
 COPY_NAME = "copy"
 
@@ -86,6 +95,7 @@ class EvaluationResult:
     metadata: dict[str, Any]
     notes: list[str]
     paths: dict[str, Path] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # case id -> why it was not scored
 
 
 @dataclass
@@ -200,28 +210,71 @@ def evaluate_models(
 
     rows: list[Row] = []
     montages: list[tuple[str, Path]] = []
+    failed: dict[str, str] = {}
     for case_files in tqdm(files, desc="evaluation", unit="case", disable=not options.progress):
-        case = load_case(case_files, union, resample=resample)
-        notes += case.warnings
-        normalised, mask = normalised_volumes(case, union)
-        if not mask.any():
-            raise DataError(f"case {case.case_id}: empty brain mask")
-        scored = _ground_truth(case, normalised, mask)
-        prepared_cache: dict[tuple[Any, ...], Prepared] = {}
-        for model in models:
-            prepared = _prepared(case, model, prepared_cache)
-            new_rows, shown = _score_model(
-                model, case, prepared, scored, mode, options, device, lpips_model, out, table
+        try:
+            case_rows, case_montages = _evaluate_case(
+                case_files,
+                models,
+                union,
+                resample,
+                table,
+                mode,
+                options,
+                device,
+                lpips_model,
+                out,
+                notes,
             )
-            rows += new_rows
-            montages += shown
-        if table is not None:
-            rows += _copy_rows(case.case_id, normalised, scored, table, union, mode, lpips_model)
-        del normalised, scored
+        except Exception as error:  # one bad case is that case's failure, never the run's
+            failed[case_files.case_id] = failure_message(error)
+            log.warning("case %s failed: %s", case_files.case_id, failed[case_files.case_id])
+            continue
+        rows += case_rows
+        montages += case_montages
+    if failed:
+        metadata["failed cases"] = failed
+    if not rows and files:
+        raise DataError(f"{data}: no case could be evaluated ({'; '.join(failed.values())})")
 
-    result = EvaluationResult(rows, all_summaries(rows), metadata, notes)
+    result = EvaluationResult(rows, all_summaries(rows), metadata, notes, failed=failed)
     result.paths = write_outputs(out, result.rows, result.summaries, metadata, notes, montages)
     return result
+
+
+def _evaluate_case(
+    case_files: CaseFiles,
+    models: Sequence[LoadedModel],
+    union: tuple[str, ...],
+    resample: bool,
+    table: CorrelationTable | None,
+    mode: ScenarioMode,
+    options: EvaluationOptions,
+    device: str,
+    lpips_model: Any,
+    out: Path,
+    notes: list[str],
+) -> tuple[list[Row], list[tuple[str, Path]]]:
+    """Every row (and montage) of one case: each model's, then the copy reference's."""
+    case = load_case(case_files, union, resample=resample)
+    notes += case.warnings
+    normalised, mask = normalised_volumes(case, union)
+    if not mask.any():
+        raise DataError(f"case {case.case_id}: empty brain mask")
+    scored = _ground_truth(case, normalised, mask)
+    prepared_cache: dict[tuple[Any, ...], Prepared] = {}
+    rows: list[Row] = []
+    montages: list[tuple[str, Path]] = []
+    for model in models:
+        prepared = _prepared(case, model, prepared_cache)
+        new_rows, shown = _score_model(
+            model, case, prepared, scored, mode, options, device, lpips_model, out, table
+        )
+        rows += new_rows
+        montages += shown
+    if table is not None:
+        rows += _copy_rows(case.case_id, normalised, scored, table, union, mode, lpips_model)
+    return rows, montages
 
 
 def _refuse_existing(out: Path, overwrite: bool) -> None:

@@ -8,15 +8,14 @@ Everything is made locally: no download, no data of the user's needed.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from mmhvae import output_folder
 from mmhvae.config import load_config
-from mmhvae.errors import OutputExistsError
 
 # Train and test phantoms come from different seeds: the test cases are unseen patients.
 TEST_SEED_OFFSET = 1000
@@ -24,6 +23,8 @@ TEST_SEED_OFFSET = 1000
 # other modality reveals, so synthesising it is ill-posed and would dominate the scores.
 # `mmhvae phantom --modalities t1,t1ce,t2,flair,us` makes iUS datasets for other experiments.
 DEMO_MODALITIES = ("t1", "t1ce", "t2", "flair")
+# The demo's own files at its top level; its sub-folders are each stage's (with their rules).
+DEMO_FILES = ("phantom.png",)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
         modalities=DEMO_MODALITIES,
         missing_rate=options.missing_rate,
         seed=options.seed,
+        overwrite=options.overwrite,
         progress=options.progress,
     )
     test_data = make_phantom_dataset(
@@ -80,6 +82,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
         modalities=DEMO_MODALITIES,
         missing_rate=options.missing_rate,
         seed=options.seed + TEST_SEED_OFFSET,
+        overwrite=options.overwrite,
         progress=options.progress,
     )
     phantom_montage(train_data.parent / "Phantom_00000", out / "phantom.png")
@@ -96,13 +99,19 @@ def run_demo(options: DemoOptions) -> DemoResult:
     config = load_config("tiny", overrides + list(options.overrides))
     clock = time.perf_counter()
     run_dir = out / "run"
-    fit(config, train_data, run_dir, device=device)
+    fit(config, train_data, run_dir, device=device, overwrite=options.overwrite)
     timings["train"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     synthesis_dir = out / "synthesis"
     synthesize_dataset(
-        run_dir, test_data, synthesis_dir, device=device, seed=options.seed, progress=False
+        run_dir,
+        test_data,
+        synthesis_dir,
+        device=device,
+        seed=options.seed,
+        overwrite=options.overwrite,
+        progress=False,
     )
     timings["synthesize"] = time.perf_counter() - clock
 
@@ -113,7 +122,11 @@ def run_demo(options: DemoOptions) -> DemoResult:
         test_data,
         report_dir,
         EvaluationOptions(
-            seed=options.seed, device=device, copy_from=str(train_data), progress=options.progress
+            seed=options.seed,
+            device=device,
+            copy_from=str(train_data),
+            progress=options.progress,
+            overwrite=options.overwrite,
         ),
     )
     timings["evaluate"] = time.perf_counter() - clock
@@ -128,15 +141,6 @@ def run_demo(options: DemoOptions) -> DemoResult:
 
 
 def _claim_output(out: Path, overwrite: bool) -> None:
-    """A demo folder is ours entirely: refuse a non-empty one unless asked to replace it."""
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise OutputExistsError(
-                f"{out}: exists and is not empty (use --overwrite to replace the demo there)"
-            )
-        if not (out / "run").is_dir() and not (out / "data").is_dir():
-            raise OutputExistsError(
-                f"{out}: not an earlier demo folder; refusing to delete it even with --overwrite"
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Refuse a non-empty folder unless ``overwrite``, and any folder the demo did not make
+    (no marker) even then; each stage then replaces only its own files (``overwrite``)."""
+    output_folder.claim(out, "demo", DEMO_FILES, overwrite, unmarked=())

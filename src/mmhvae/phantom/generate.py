@@ -14,8 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,9 +22,10 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from mmhvae import output_folder
 from mmhvae.data.modalities import parse_modalities
 from mmhvae.data.nifti import save_volume
-from mmhvae.errors import ConfigError, OutputExistsError
+from mmhvae.errors import ConfigError
 from mmhvae.files import write_text_atomic
 from mmhvae.phantom.anatomy import (
     Anatomy,
@@ -52,8 +51,10 @@ from mmhvae.phantom.tumour import (
 from mmhvae.phantom.ultrasound import ACOUSTIC, Probe, place_probe, simulate_ultrasound
 
 PHANTOM_MODALITIES = ("t1", "t1ce", "t2", "flair", "us")
-CASE_PATTERN = re.compile(r"^Phantom_\d{5}$")
 OWN_FILES = ("cases.csv", "phantom.json", "README.md")
+_CASE_GLOB = "Phantom_[0-9][0-9][0-9][0-9][0-9]"
+CASE_FILE_PATTERNS = (f"{_CASE_GLOB}/{_CASE_GLOB}_*.nii.gz",)
+OWN_PATTERNS = (*OWN_FILES, *CASE_FILE_PATTERNS)
 MANIFEST_COLUMNS = ("case", "modality", "path", "kind", "note")
 _STEPS = ("anatomy", "tumour", "missing", "field") + PHANTOM_MODALITIES
 
@@ -239,19 +240,10 @@ def _check_options(
 
 
 def _prepare_output(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise OutputExistsError(f"{out}: folder is not empty (use --overwrite to replace it)")
-        # Only what an earlier phantom wrote is removed: a stale case folder would keep
-        # modalities that this run drops.
-        for child in out.iterdir():
-            if child.is_dir() and CASE_PATTERN.match(child.name):
-                shutil.rmtree(child)
-            elif child.name in OWN_FILES:
-                child.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    # Only what an earlier phantom wrote is removed: a stale case folder would keep
+    # modalities that this run drops. In a folder without the marker only case files count
+    # as ours: a README.md or cases.csv there is the user's.
+    output_folder.claim(out, "phantom", OWN_PATTERNS, overwrite, unmarked=CASE_FILE_PATTERNS)
 
 
 def _manifest_text(rows: list[dict[str, str]]) -> str:

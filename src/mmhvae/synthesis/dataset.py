@@ -20,9 +20,9 @@ from tqdm import tqdm
 
 from mmhvae.config import Config
 from mmhvae.data.case import load_case
-from mmhvae.data.layouts import CaseFiles, discover_cases
+from mmhvae.data.layouts import CaseFiles, check_suffix, discover_cases
 from mmhvae.data.nifti import save_volume
-from mmhvae.errors import DataError, MMHVAEError
+from mmhvae.errors import DataError, OutputExistsError, failure_message
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.runs import load_method, resolve_checkpoint
@@ -73,11 +73,27 @@ def default_batch_size(device: str | torch.device, image_size: int = 192) -> int
 def output_paths(
     files: CaseFiles, output: Path, target: str, suffix: str, with_std: bool
 ) -> tuple[Path, Path | None]:
-    """Where the mean (and std) of ``target`` go for this case."""
+    """Where the mean (and std) of ``target`` go for this case.
+
+    DataError when a path would not lie inside ``output`` once resolved (a case id or suffix
+    with ``..`` or a separator, a symbolic link out of the folder).
+    """
     folder = output / files.output_subdir if files.output_subdir else output
     mean = folder / files.output_name(target, suffix)
     std = folder / files.output_name(target, suffix + STD_SUFFIX) if with_std else None
+    for path in (mean, std):
+        if path is not None:
+            inside_output(path, output, f"case {files.case_id!r}")
     return mean, std
+
+
+def inside_output(path: Path, output: Path, what: str) -> Path:
+    """``path`` when, resolved, it lies inside ``output`` (resolved); DataError if not."""
+    root = Path(output).resolve()
+    resolved = Path(path).resolve()
+    if resolved == root or not resolved.is_relative_to(root):
+        raise DataError(f"{what}: output {path} would lie outside the output folder {output}")
+    return path
 
 
 def planned_paths(
@@ -90,13 +106,22 @@ def planned_paths(
     return paths
 
 
-def _refuse_input_overlap(files: CaseFiles, paths: Sequence[Path]) -> None:
+def _refuse_input_overlap(files: CaseFiles, paths: Sequence[Path], suffix: str) -> None:
     inputs = {p.resolve() for p in files.images.values()}
+    input_folders = {p.parent for p in inputs}
     for path in paths:
         if path.resolve() in inputs:
             raise DataError(
                 f"{path}: would replace an input file of case {files.case_id} "
                 "(choose another --output or a non-empty --suffix)"
+            )
+        if not suffix and path.resolve().parent in input_folders:
+            # named like a real input beside the real inputs: the next discovery would take
+            # the synthetic volume for an acquired one
+            raise DataError(
+                f"{path}: an unmarked synthetic file beside the inputs of case "
+                f"{files.case_id} would pass for a real one (give a non-empty --suffix or "
+                "another --output)"
             )
 
 
@@ -140,6 +165,7 @@ def synthesize_dataset(
     method refuses, a failed write) is recorded in ``report.failed`` and the run goes on.
     """
     device = device or default_device()
+    check_suffix(suffix)
     if n_samples is not None and n_samples < 1:
         raise DataError(f"--samples {n_samples}: must be at least 1")
     if temperature is not None and not temperature >= 0:
@@ -166,9 +192,9 @@ def synthesize_dataset(
     for files in tqdm(cases, desc="synthesis", unit="case", disable=not progress):
         try:
             _one_case(method, config, files, Path(output), options, report)
-        except (MMHVAEError, ValueError, OSError) as error:
-            report.failed[files.case_id] = str(error)
-            log.warning("case %s failed: %s", files.case_id, error)
+        except Exception as error:  # one bad case is that case's failure, never the run's
+            report.failed[files.case_id] = failure_message(error)
+            log.warning("case %s failed: %s", files.case_id, report.failed[files.case_id])
     return report
 
 
@@ -185,7 +211,7 @@ def _one_case(
     listed = [m for m in modalities if m in files.images]
     plan = plan_synthesis(files.case_id, modalities, listed, options.targets, options.leave_out)
     paths = planned_paths(files, output, plan, options.suffix, with_std)
-    _refuse_input_overlap(files, paths)
+    _refuse_input_overlap(files, paths, options.suffix)
     if not plan.targets:
         report.skipped[files.case_id] = "nothing to synthesise (every asked modality is present)"
         return
@@ -215,7 +241,10 @@ def _one_case(
             header, model = case.header, options.model
             if model is not None:
                 header = marked_header(header, descrip(target, plan.inputs, model, kind == "std"))
-            save_volume(path, volume, case.affine, header, overwrite=options.overwrite)
+            try:
+                save_volume(path, volume, case.affine, header, overwrite=options.overwrite)
+            except OutputExistsError:
+                continue  # another process writing into this folder claimed it first
             if model is not None:  # after the file: a run killed in between leaves the
                 # descrip, which alone marks the file as synthetic
                 write_sidecar(path, sidecar_record(target, kind, model, inputs, settings))

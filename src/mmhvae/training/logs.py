@@ -89,12 +89,25 @@ class RunLog:
     def _truncate(path: Path, step: int) -> None:
         if not path.is_file():
             return
-        with path.open(newline="") as handle:
+        with path.open(newline="", errors="replace") as handle:
             reader = csv.DictReader(handle)
             fields = list(reader.fieldnames or [])
-            rows = [row for row in reader if int(row["step"]) <= step]
+            # a hand-edited row without a whole-number step is dropped, not a traceback
+            rows = []
+            for row in reader:
+                done = _step(row)
+                if done is not None and done <= step:
+                    rows.append(row)
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
         write_bytes_atomic(path, buffer.getvalue().encode())
+
+
+def _step(row: dict[str | None, Any]) -> int | None:
+    """The row's ``step`` as an int, None when missing or not a whole number."""
+    try:
+        return int(str(row.get("step") or "").strip())
+    except ValueError:
+        return None

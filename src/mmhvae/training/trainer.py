@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from mmhvae import output_folder
 from mmhvae.config import Config, TrainConfig, config_to_dict, require_slices
 from mmhvae.data.dataset import collate_slices
 from mmhvae.errors import CheckpointError, MMHVAEError, OutputExistsError
@@ -226,13 +226,10 @@ def _prepare_run_dir(
         )
     if info.is_main:
         if overwrite:
-            for name in RunFolder.outputs:
-                target = run_dir / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-        run_dir.mkdir(parents=True, exist_ok=True)
+            # only the files a run writes: a file of the user's in checkpoints/ survives
+            output_folder.refuse_foreign(run_dir, "train", RunFolder.outputs)
+            output_folder.remove_own_files(run_dir, RunFolder.outputs)
+        output_folder.mark(run_dir, "train")
     ddp.barrier(info)
     return None
 
