@@ -69,7 +69,7 @@ def test_synthesize_reports_bad_cases_and_writes_the_good_one(
     assert "far.nii.gz is all zero after resampling" in captured.err
     assert (out / f"{GOOD}_t2_synth.nii.gz").is_file()
     assert (out / "far-case_flair_synth.nii.gz").is_file()  # synthesised, not "resampled"
-    for path in out.iterdir():
+    for path in out.glob("*.nii.gz"):  # beside each: its provenance sidecar NAME.json
         assert np.isfinite(np.asarray(nib.load(path).dataobj)).all()
 
 

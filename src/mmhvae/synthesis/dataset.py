@@ -106,22 +106,13 @@ def planned_paths(
     return paths
 
 
-def _refuse_input_overlap(files: CaseFiles, paths: Sequence[Path], suffix: str) -> None:
+def _refuse_input_overlap(files: CaseFiles, paths: Sequence[Path]) -> None:
     inputs = {p.resolve() for p in files.images.values()}
-    input_folders = {p.parent for p in inputs}
     for path in paths:
         if path.resolve() in inputs:
             raise DataError(
                 f"{path}: would replace an input file of case {files.case_id} "
                 "(choose another --output or a non-empty --suffix)"
-            )
-        if not suffix and path.resolve().parent in input_folders:
-            # named like a real input beside the real inputs: the next discovery would take
-            # the synthetic volume for an acquired one
-            raise DataError(
-                f"{path}: an unmarked synthetic file beside the inputs of case "
-                f"{files.case_id} would pass for a real one (give a non-empty --suffix or "
-                "another --output)"
             )
 
 
@@ -211,7 +202,7 @@ def _one_case(
     listed = [m for m in modalities if m in files.images]
     plan = plan_synthesis(files.case_id, modalities, listed, options.targets, options.leave_out)
     paths = planned_paths(files, output, plan, options.suffix, with_std)
-    _refuse_input_overlap(files, paths, options.suffix)
+    _refuse_input_overlap(files, paths)
     if not plan.targets:
         report.skipped[files.case_id] = "nothing to synthesise (every asked modality is present)"
         return
