@@ -14,6 +14,32 @@ from torch import Tensor, nn
 _CONV: dict[int, type[nn.Conv2d] | type[nn.Conv3d]] = {2: nn.Conv2d, 3: nn.Conv3d}
 
 
+def pointwise(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """A 1x1 convolution as a matmul over channels: x (N, C, ...), weight (O, C, 1, ...) ->
+    (N, O, ...). The same numbers as ``F.conv2d``; on the CPU about 4x faster forward and
+    backward at the few-channel full-resolution layers, where oneDNN's 1x1 kernels crawl
+    (measured: 352 -> 87 ms for (96, 8, 96, 96), BENCHMARKS.md)."""
+    out = F.linear(x.movedim(1, -1), weight.flatten(1), bias)  # (N, ..., O)
+    return out.movedim(-1, 1)
+
+
+class Pointwise2d(nn.Conv2d):
+    """nn.Conv2d with kernel 1 (same parameters and state dict), computed by :func:`pointwise`."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return pointwise(x, self.weight, self.bias)
+
+
+class Pointwise3d(nn.Conv3d):
+    """nn.Conv3d with kernel 1 (same parameters and state dict), computed by :func:`pointwise`."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return pointwise(x, self.weight, self.bias)
+
+
+_POINTWISE: dict[int, type[nn.Conv2d] | type[nn.Conv3d]] = {2: Pointwise2d, 3: Pointwise3d}
+
+
 def conv(
     spatial_dims: int,
     in_channels: int,
@@ -27,6 +53,8 @@ def conv(
     """A convolution in ``spatial_dims`` (2 or 3) dimensions, 'same'-padded by default."""
     if spatial_dims not in _CONV:
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+    if kernel_size == 1 and stride == 1 and groups == 1 and not padding:
+        return _POINTWISE[spatial_dims](in_channels, out_channels, 1, bias=bias)
     return _CONV[spatial_dims](
         in_channels,
         out_channels,
