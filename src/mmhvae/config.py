@@ -100,6 +100,10 @@ class TrainConfig:
     gan_weight: float = 0.2
     gan_start: int = 2000  # first step with the generator's adversarial term
     disc_start: int = 1000  # first step the discriminators learn
+    # > 0: the onsets are these fractions of the run instead (of train.steps, or of the
+    # wall-clock budget when it ends the run first), so budgeted runs reach them too
+    gan_start_fraction: float = 0.0
+    disc_start_fraction: float = 0.0
     grad_clip: float = 200.0
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # on CUDA only

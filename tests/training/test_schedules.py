@@ -56,3 +56,13 @@ def test_lr_follows_the_spent_wall_clock_budget_when_it_is_ahead_of_the_steps() 
     assert lr_factor(500, warmup, 1000, floor, budget_fraction=0.0) == lr_factor(
         500, warmup, 1000, floor
     )
+
+
+def test_fractional_onsets_follow_the_progress_of_the_run() -> None:
+    from mmhvae.training.schedules import onset_reached
+
+    assert not gan_active(900, True, 600, fraction=0.5, progress=0.4)  # fraction wins
+    assert gan_active(10, True, 600, fraction=0.5, progress=0.5)  # e.g. half the budget
+    assert disc_active(5, True, 10**6, fraction=0.25, progress=0.3)
+    assert not disc_active(5, False, 0, fraction=0.25, progress=1.0)
+    assert onset_reached(600, 600) and not onset_reached(599, 600)  # steps without fraction

@@ -143,3 +143,20 @@ def test_the_critic_of_m_learns_real_m_only_from_cases_that_have_m() -> None:
     other = real.clone()
     other[1, 1] = torch.rand(1, SIZE, SIZE)
     assert not torch.allclose(critic(other, present, fakes), base)
+
+
+def test_fractional_onsets_reach_the_step_through_progress() -> None:
+    config = _config(
+        gan_start=10**6, disc_start=10**6, gan_start_fraction=0.5, disc_start_fraction=0.25
+    )
+    torch.manual_seed(0)
+    nets = build_networks(config, MODALITIES, CPU)
+    meter = LossMeter(CPU.device)
+    batch = _batch(PRESENT)
+    early = train_step(nets, batch, 0, config, meter, CPU, flush=True, progress=0.1)
+    middle = train_step(nets, batch, 1, config, meter, CPU, flush=True, progress=0.3)
+    late = train_step(nets, batch, 2, config, meter, CPU, flush=True, progress=0.6)
+    assert early is not None and middle is not None and late is not None
+    assert early["disc"] == 0 and early["gan_g"] == 0
+    assert middle["disc"] > 0 and middle["gan_g"] == 0
+    assert late["disc"] > 0 and late["gan_g"] > 0

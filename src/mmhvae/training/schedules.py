@@ -12,18 +12,31 @@ from __future__ import annotations
 import math
 
 
-def gan_active(step: int, enabled: bool, gan_start: int) -> bool:
-    """Whether the generator gets its adversarial term at ``step`` (from ``gan_start`` on)."""
-    return enabled and step >= gan_start
+def onset_reached(step: int, start: int, fraction: float = 0.0, progress: float = 0.0) -> bool:
+    """Whether a term that starts at ``start`` steps, or at ``fraction`` of the run when that
+    is > 0, is on at ``step``. ``progress`` is the part of the run done: max(step / steps,
+    the spent part of a wall-clock budget), so budgeted runs reach fractional onsets too."""
+    return progress >= fraction if fraction > 0 else step >= start
 
 
-def disc_active(step: int, enabled: bool, disc_start: int) -> bool:
-    """Whether the discriminators learn at ``step`` (from ``disc_start`` on).
+def gan_active(
+    step: int, enabled: bool, gan_start: int, fraction: float = 0.0, progress: float = 0.0
+) -> bool:
+    """Whether the generator gets its adversarial term at ``step`` (``train.gan_start`` steps,
+    or ``train.gan_start_fraction`` of the run)."""
+    return enabled and onset_reached(step, gan_start, fraction, progress)
+
+
+def disc_active(
+    step: int, enabled: bool, disc_start: int, fraction: float = 0.0, progress: float = 0.0
+) -> bool:
+    """Whether the discriminators learn at ``step`` (``train.disc_start`` steps, or
+    ``train.disc_start_fraction`` of the run).
 
     They usually start before the generator's adversarial term, so that term meets a critic
     that already tells real from synthesised images.
     """
-    return enabled and step >= disc_start
+    return enabled and onset_reached(step, disc_start, fraction, progress)
 
 
 def lr_factor(

@@ -112,8 +112,11 @@ def train_step(
     meter: LossMeter,
     info: ddp.DistInfo,
     flush: bool = False,
+    progress: float = 0.0,
 ) -> dict[str, float] | None:
     """One optimiser step of the generator, then one of the discriminators.
+
+    ``progress`` (the part of the run done, for fractional GAN onsets) is given by the loop.
 
     Returns the mean loss terms since the last flush as floats when ``flush``, else None
     (the terms stay on the device: no host sync).
@@ -130,7 +133,9 @@ def train_step(
     with _autocast(config, device):
         elbo: ELBOTerms = nets.generator(on_device, step)
         loss = elbo.loss
-        if nets.discs is not None and gan_active(step, t.gan, t.gan_start):
+        if nets.discs is not None and gan_active(
+            step, t.gan, t.gan_start, t.gan_start_fraction, progress
+        ):
             with _frozen(nets.discs):
                 gan_g = generator_adversarial(nets.discs(elbo.fakes))  # scores (K*B, M, P)
             loss = loss + t.gan_weight * gan_g
@@ -145,7 +150,7 @@ def train_step(
     if (
         nets.critic is not None
         and nets.opt_d is not None
-        and disc_active(step, t.gan, t.disc_start)
+        and disc_active(step, t.gan, t.disc_start, t.disc_start_fraction, progress)
     ):
         nets.opt_d.zero_grad(set_to_none=True)
         with _autocast(config, device):

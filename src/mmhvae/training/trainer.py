@@ -130,7 +130,8 @@ def _fit(
         done = step + 1
         logging_due = done % t.log_every == 0 or done == t.steps
         lrs = _set_learning_rates(nets, config, step, spent)
-        logged = train_step(nets, next(batches), step, config, meter, info, logging_due)
+        progress = max(step / max(t.steps, 1), spent)
+        logged = train_step(nets, next(batches), step, config, meter, info, logging_due, progress)
         spent = _budget_spent(clock, t, info)
         last = done == t.steps or spent >= 1.0
         _progress(bar, done, spent, t.steps)
