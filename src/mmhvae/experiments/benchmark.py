@@ -130,7 +130,7 @@ def run_benchmark(
                     torch.inference_mode(),
                     torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16),
                 ):
-                    return method.synthesize(images, present, mask, 0.7, 1)
+                    return method.synthesize(images, present, mask, config.sampling.temperature, 1)
 
             name = f"synthesis, {slices} slices, {n_inputs} input(s)"
             report.timings.append(time_calls(synthesise, dev, warmup, repeats, name))
