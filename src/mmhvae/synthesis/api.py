@@ -1,0 +1,173 @@
+"""The Python API: a trained run as a function from the modalities a patient has to the ones
+they lack, on the patient's own grid.
+
+    from mmhvae import Synthesizer
+
+    synth = Synthesizer.load("runs/r1")                 # a run folder or a checkpoint file
+    out = synth({"t1ce": "t1ce.nii.gz", "flair": flair_image}, samples=4)
+    out["t2"].mean, out["t2"].std                       # numpy (X, Y, Z), the inputs' grid
+    out["t2"].image().to_filename("t2_synth.nii.gz")    # a nibabel image with that affine
+
+Inputs are paths, nibabel images or numpy arrays (with ``affine=``), all on one grid; the
+values come back in the normalised space of EVALUATION.md ([0, 1], 0 outside the brain),
+exactly what ``mmhvae synthesize`` writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from mmhvae.config import Config
+from mmhvae.data.case import Case, choose_reference, image_problem
+from mmhvae.data.layouts import CaseFiles, Layout
+from mmhvae.data.modalities import canonical_modality
+from mmhvae.data.nifti import load_volume
+from mmhvae.errors import DataError
+from mmhvae.methods.base import Method
+from mmhvae.methods.sampling import SamplingOptions
+from mmhvae.runs import load_method
+from mmhvae.synthesis.case import known_modalities, plan_synthesis, synthesize_loaded_case
+
+Input = str | Path | nib.Nifti1Image | np.ndarray
+
+
+@dataclass
+class Synthesized:
+    """One synthesised modality: mean (X, Y, Z) float32 and std (or None for one sample)."""
+
+    mean: np.ndarray
+    std: np.ndarray | None
+    affine: np.ndarray
+
+    def image(self, std: bool = False) -> nib.Nifti1Image:
+        """The mean (or the std) as a float32 NIfTI image with the inputs' affine."""
+        data = self.std if std else self.mean
+        if data is None:
+            raise ValueError("no std: synthesise with samples > 1")
+        return nib.Nifti1Image(data.astype(np.float32), self.affine)
+
+
+class Synthesizer:
+    """A trained method with its config, ready to synthesise (load with :meth:`load`)."""
+
+    def __init__(self, method: Method, config: Config, device: str = "cpu") -> None:
+        self.method, self.config, self.device = method, config, device
+
+    @classmethod
+    def load(cls, run_or_checkpoint: str | Path, device: str | None = None) -> Synthesizer:
+        """A run folder (its last checkpoint) or a checkpoint file, on ``device`` (default:
+        cuda when available)."""
+        import torch
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        method, config, _ = load_method(run_or_checkpoint, device)
+        return cls(method, config, device)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.method.modalities)
+
+    def __call__(
+        self,
+        inputs: Mapping[str, Input],
+        affine: np.ndarray | None = None,
+        targets: Sequence[str] | None = None,
+        samples: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        mask: np.ndarray | None = None,
+    ) -> dict[str, Synthesized]:
+        """Every modality of the model the inputs lack (or ``targets``), from ``inputs``
+        (modality name -> path, nibabel image or array; arrays need ``affine``). ``mask``:
+        an optional brain mask on the same grid (else: voxels > 0 in any input)."""
+        case = _case(inputs, affine, mask, self.modalities)
+        plan = plan_synthesis(
+            case.case_id,
+            self.modalities,
+            [m for m in self.modalities if m in case.images],
+            known_modalities(targets, self.modalities, "targets") if targets else None,
+            (),
+        )
+        options = SamplingOptions.from_config(
+            self.config.sampling,
+            temperature=temperature,
+            samples=samples,
+            seed=seed,
+            device=self.device,
+        )
+        volumes = synthesize_loaded_case(self.method, case, self.config, plan, options)
+        return {t: Synthesized(mean, std, case.affine) for t, (mean, std) in volumes.items()}
+
+
+def _case(
+    inputs: Mapping[str, Input],
+    affine: np.ndarray | None,
+    mask: np.ndarray | None,
+    modalities: tuple[str, ...],
+) -> Case:
+    """The inputs as a loaded case on one grid (DataError naming the input otherwise)."""
+    if not inputs:
+        raise DataError("no input modality given")
+    images: dict[str, np.ndarray] = {}
+    affines: dict[str, np.ndarray] = {}
+    for name, value in inputs.items():
+        modality = canonical_modality(name)
+        if modality not in modalities:
+            raise DataError(f"input {name!r}: the model knows {', '.join(modalities)}")
+        data, its_affine = _array(name, value, affine)
+        problem = image_problem(data)
+        if problem is not None:
+            raise DataError(f"input {name!r}: {problem}")
+        images[modality], affines[modality] = data, its_affine
+    reference = choose_reference(sorted(images, key=modalities.index))
+    shape = images[reference].shape
+    for modality, data in images.items():
+        if data.shape != shape or not np.allclose(affines[modality], affines[reference], atol=1e-4):
+            raise DataError(
+                f"input {modality!r}: not on the grid of {reference!r} (shape {data.shape} vs "
+                f"{shape}); resample it first or use `mmhvae synthesize`, which does"
+            )
+    header = nib.Nifti1Header()
+    header.set_data_shape(shape)
+    header.set_sform(affines[reference], code=1)
+    header.set_qform(affines[reference], code=1)
+    brain = None if mask is None else np.asarray(mask) > 0
+    if brain is not None and brain.shape != shape:
+        raise DataError(f"mask: shape {brain.shape}, the inputs are {shape}")
+    return Case(
+        case_id="input",
+        images=images,
+        affine=affines[reference],
+        header=header,
+        shape=tuple(int(s) for s in shape),  # type: ignore[arg-type]
+        seg=None,
+        mask=brain,
+        files=CaseFiles("input", {}, None, None, Layout.CSV),
+        reference=reference,
+    )
+
+
+def _array(name: str, value: Any, affine: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(value, (str, Path)):
+        volume = load_volume(value)
+        return volume.data, volume.affine
+    if isinstance(value, nib.spatialimages.SpatialImage):
+        data = np.asarray(value.dataobj, dtype=np.float32)
+        return _checked(name, data), np.asarray(value.affine, dtype=np.float64)
+    if affine is None:
+        raise DataError(f"input {name!r}: a numpy array needs affine= (its voxel-to-world 4x4)")
+    return _checked(name, np.asarray(value, dtype=np.float32)), np.asarray(affine, np.float64)
+
+
+def _checked(name: str, data: np.ndarray) -> np.ndarray:
+    if data.ndim != 3:
+        raise DataError(f"input {name!r}: expected a 3D volume, got shape {data.shape}")
+    if not np.isfinite(data).all():
+        raise DataError(f"input {name!r}: holds non-finite values")
+    return data
