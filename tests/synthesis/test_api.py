@@ -83,3 +83,28 @@ def test_the_readme_snippet_runs(
     assert written.shape == nib.load(files.images["flair"]).shape
     assert os.path.getsize(tmp_path / "t2_synth.nii.gz") > 0
     assert np.asarray(namespace["spread"]).shape == written.shape
+
+
+def test_predict_from_single_files(
+    tiny_model: Path, two_cases: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmhvae.cli.main import main
+
+    files = _case_files(two_cases)
+    argv = ["predict", "--model", str(tiny_model), "--t1ce", str(files.images["t1ce"])]
+    argv += ["--flair", str(files.images["flair"]), "-o", str(tmp_path / "out"), "--samples", "2"]
+    assert main([*argv, "--device", "cpu"]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [
+        "t1_synth.json", "t1_synth.nii.gz", "t1_synth_std.json", "t1_synth_std.nii.gz",
+        "t2_synth.json", "t2_synth.nii.gz", "t2_synth_std.json", "t2_synth_std.nii.gz",
+    ]  # fmt: skip
+    t2 = nib.load(tmp_path / "out" / "t2_synth.nii.gz")
+    flair = nib.load(files.images["flair"])
+    np.testing.assert_allclose(t2.affine, flair.affine, atol=1e-5)
+    assert t2.shape == flair.shape
+    assert t2.header["descrip"].tobytes().startswith(b"mmhvae synthetic")
+    capsys.readouterr()
+    assert main([*argv, "--device", "cpu"]) == 2  # no silent overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tiny_model), "-o", str(tmp_path / "x")]) == 2

@@ -171,3 +171,66 @@ def _checked(name: str, data: np.ndarray) -> np.ndarray:
     if not np.isfinite(data).all():
         raise DataError(f"input {name!r}: holds non-finite values")
     return data
+
+
+def predict_files(
+    model: str | Path,
+    inputs: Mapping[str, str | Path],
+    output: str | Path,
+    targets: Sequence[str] | None = None,
+    samples: int | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """``mmhvae predict``: the files of one patient in, ``OUTPUT/{target}_synth.nii.gz`` out
+    (and ``{target}_synth_std.nii.gz`` with samples > 1), each with the reference input's
+    header, marked synthetic (descrip + JSON sidecar). Returns the written paths."""
+    from mmhvae.data.nifti import save_volume
+    from mmhvae.runs import resolve_checkpoint
+    from mmhvae.synthesis.provenance import (
+        ModelRecord,
+        descrip,
+        input_records,
+        marked_header,
+        sidecar_record,
+        write_sidecar,
+    )
+
+    paths = {canonical_modality(m): Path(p) for m, p in inputs.items()}
+    synth = Synthesizer.load(model, device)
+    out = synth(paths, targets=targets, samples=samples, temperature=temperature, seed=seed)
+    reference = load_volume(paths[choose_reference(sorted(paths, key=synth.modalities.index))])
+    record = ModelRecord.of(resolve_checkpoint(model), synth.config.method)
+    sampling = SamplingOptions.from_config(
+        synth.config.sampling, temperature=temperature, samples=samples, seed=seed
+    )
+    settings = {
+        "temperature": sampling.temperature,
+        "samples": sampling.samples,
+        "seed": sampling.seed,
+    }
+    used = input_records(paths)
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    planned = [
+        (folder / f"{t}_synth{'_std' if std else ''}.nii.gz", t, std)
+        for t in out
+        for std in ((False, True) if out[t].std is not None else (False,))
+    ]
+    existing = [p for p, _, _ in planned if p.exists()]
+    if existing and not overwrite:
+        from mmhvae.errors import OutputExistsError
+
+        raise OutputExistsError(f"{existing[0]}: exists (use --overwrite to replace it)")
+    written = []
+    for path, target, std in planned:
+        volume = out[target].std if std else out[target].mean
+        assert volume is not None
+        header = marked_header(reference.header, descrip(target, tuple(paths), record, std))
+        save_volume(path, volume, reference.affine, header, overwrite=overwrite)
+        kind = "std" if std else "mean"
+        write_sidecar(path, sidecar_record(target, kind, record, used, settings))
+        written.append(path)
+    return written
