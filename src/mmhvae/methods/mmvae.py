@@ -34,8 +34,8 @@ class MMVAEMethod(SubsetVAE):
         generator: torch.Generator | None,
     ) -> Sampler:
         """Each draw picks one expert of S per example, uniformly, and decodes its posterior."""
-        every = present.new_ones(present.shape)  # encode every modality once...
-        skips, _ = self.net.condition(absent_as_background(images, present), every)
+        # encode every modality once (absent ones as background, weighed 0 below)...
+        skips = self.net.encode(absent_as_background(images, present))
 
         def draw() -> Tensor:  # ...and weigh one expert of S per example and draw
             one = random_singles(present, 1, generator)[:, 0]  # (B, M)

@@ -26,7 +26,7 @@ from torch import Tensor
 from mmhvae.config import Config
 from mmhvae.losses.elbo import ELBOTerms
 from mmhvae.methods.base import Method, Objective, Sampler
-from mmhvae.methods.subsets import all_subsets
+from mmhvae.methods.subsets import all_subsets, subset_mask
 
 RIDGE = 1e-6  # relative to the mean diagonal of the normal equations
 
@@ -118,7 +118,8 @@ class RegressionMethod(Method):
         out = torch.empty_like(images)  # (B, M, C, H, W)
         patterns = {tuple(int(i) for i in row.nonzero().flatten()) for row in present}
         for subset in patterns:
-            rows = (present == _mask(subset, present)).all(dim=1)  # (B,)
+            pattern = subset_mask(subset, present.shape[1], present.device)  # (M,)
+            rows = (present == pattern).all(dim=1)  # (B,)
             x = images[rows][:, list(subset)].movedim(1, -1)  # (b, C, H, W, n)
             coef = self.coef[self.subsets.index(subset), :, : feature_count(len(subset))]
             y = features(x.float()) @ coef.T  # (b, C, H, W, M)
@@ -129,12 +130,6 @@ class RegressionMethod(Method):
 
     def deterministic(self, temperature: float) -> bool:
         return True
-
-
-def _mask(subset: tuple[int, ...], present: Tensor) -> Tensor:
-    row = torch.zeros(present.shape[1], dtype=torch.bool, device=present.device)
-    row[list(subset)] = True
-    return row
 
 
 def build_regression(config: Config, modalities: tuple[str, ...]) -> RegressionMethod:

@@ -25,10 +25,11 @@ import numpy as np
 
 from mmhvae.config import Config
 from mmhvae.data.case import Case, choose_reference, image_problem
+from mmhvae.data.grid import describe_grid, grid_mismatches
 from mmhvae.data.layouts import CaseFiles, Layout
 from mmhvae.data.modalities import canonical_modality
 from mmhvae.data.nifti import load_volume
-from mmhvae.errors import DataError
+from mmhvae.errors import DataError, OutputExistsError
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.runs import load_method
@@ -87,19 +88,30 @@ class Synthesizer:
         (modality name -> path, nibabel image or array; arrays need ``affine``). ``mask``:
         an optional brain mask on the same grid (else: voxels > 0 in any input)."""
         case = _case(inputs, affine, mask, self.modalities)
+        options = self.options(samples, temperature, seed)
+        return self.synthesize_case(case, targets, options)
+
+    def options(
+        self, samples: int | None, temperature: float | None, seed: int | None
+    ) -> SamplingOptions:
+        """The run's sampling config with the choices that are not None on top."""
+        return SamplingOptions.from_config(
+            self.config.sampling,
+            temperature=temperature,
+            samples=samples,
+            seed=seed,
+            device=self.device,
+        )
+
+    def synthesize_case(
+        self, case: Case, targets: Sequence[str] | None, options: SamplingOptions
+    ) -> dict[str, Synthesized]:
         plan = plan_synthesis(
             case.case_id,
             self.modalities,
             [m for m in self.modalities if m in case.images],
             known_modalities(targets, self.modalities, "targets") if targets else None,
             (),
-        )
-        options = SamplingOptions.from_config(
-            self.config.sampling,
-            temperature=temperature,
-            samples=samples,
-            seed=seed,
-            device=self.device,
         )
         volumes = synthesize_loaded_case(self.method, case, self.config, plan, options)
         return {t: Synthesized(mean, std, case.affine) for t, (mean, std) in volumes.items()}
@@ -116,27 +128,28 @@ def _case(
         raise DataError("no input modality given")
     images: dict[str, np.ndarray] = {}
     affines: dict[str, np.ndarray] = {}
+    headers: dict[str, nib.Nifti1Header] = {}
     for name, value in inputs.items():
         modality = canonical_modality(name)
         if modality not in modalities:
             raise DataError(f"input {name!r}: the model knows {', '.join(modalities)}")
-        data, its_affine = _array(name, value, affine)
+        data, affines[modality], header = _array(name, value, affine)
         problem = image_problem(data)
         if problem is not None:
             raise DataError(f"input {name!r}: {problem}")
-        images[modality], affines[modality] = data, its_affine
+        images[modality] = data
+        if header is not None:
+            headers[modality] = header
     reference = choose_reference(sorted(images, key=modalities.index))
     shape = images[reference].shape
-    for modality, data in images.items():
-        if data.shape != shape or not np.allclose(affines[modality], affines[reference], atol=1e-4):
-            raise DataError(
-                f"input {modality!r}: not on the grid of {reference!r} (shape {data.shape} vs "
-                f"{shape}); resample it first or use `mmhvae synthesize`, which does"
-            )
-    header = nib.Nifti1Header()
-    header.set_data_shape(shape)
-    header.set_sform(affines[reference], code=1)
-    header.set_qform(affines[reference], code=1)
+    grids = {m: (data.shape, affines[m]) for m, data in images.items()}
+    for modality in grid_mismatches(grids, reference):
+        raise DataError(
+            f"input {modality!r}: not on the grid of {reference!r} "
+            f"({describe_grid(*grids[modality])} vs {describe_grid(*grids[reference])}); "
+            "resample it first or use `mmhvae synthesize`, which does"
+        )
+    header = headers.get(reference) or _header(shape, affines[reference])
     brain = None if mask is None else np.asarray(mask) > 0
     if brain is not None and brain.shape != shape:
         raise DataError(f"mask: shape {brain.shape}, the inputs are {shape}")
@@ -153,16 +166,30 @@ def _case(
     )
 
 
-def _array(name: str, value: Any, affine: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _array(
+    name: str, value: Any, affine: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, nib.Nifti1Header | None]:
+    """(data, affine, the file's header or None) of one input."""
     if isinstance(value, (str, Path)):
         volume = load_volume(value)
-        return volume.data, volume.affine
+        return volume.data, volume.affine, volume.header
     if isinstance(value, nib.spatialimages.SpatialImage):
         data = np.asarray(value.dataobj, dtype=np.float32)
-        return _checked(name, data), np.asarray(value.affine, dtype=np.float64)
+        header = value.header if isinstance(value.header, nib.Nifti1Header) else None
+        return _checked(name, data), np.asarray(value.affine, dtype=np.float64), header
     if affine is None:
         raise DataError(f"input {name!r}: a numpy array needs affine= (its voxel-to-world 4x4)")
-    return _checked(name, np.asarray(value, dtype=np.float32)), np.asarray(affine, np.float64)
+    data = _checked(name, np.asarray(value, dtype=np.float32))
+    return data, np.asarray(affine, np.float64), None
+
+
+def _header(shape: tuple[int, ...], affine: np.ndarray) -> nib.Nifti1Header:
+    """A header for inputs given as arrays: the shape and the affine as sform and qform."""
+    header = nib.Nifti1Header()
+    header.set_data_shape(shape)
+    header.set_sform(affine, code=1)
+    header.set_qform(affine, code=1)
+    return header
 
 
 def _checked(name: str, data: np.ndarray) -> np.ndarray:
@@ -187,30 +214,15 @@ def predict_files(
     """``mmhvae predict``: the files of one patient in, ``OUTPUT/{target}_synth.nii.gz`` out
     (and ``{target}_synth_std.nii.gz`` with samples > 1), each with the reference input's
     header, marked synthetic (descrip + JSON sidecar). Returns the written paths."""
-    from mmhvae.data.nifti import save_volume
     from mmhvae.runs import resolve_checkpoint
-    from mmhvae.synthesis.provenance import (
-        ModelRecord,
-        descrip,
-        input_records,
-        marked_header,
-        sidecar_record,
-        write_sidecar,
-    )
+    from mmhvae.synthesis.provenance import ModelRecord, input_records, save_synthetic
 
     paths = {canonical_modality(m): Path(p) for m, p in inputs.items()}
     synth = Synthesizer.load(model, device)
-    out = synth(paths, targets=targets, samples=samples, temperature=temperature, seed=seed)
-    reference = load_volume(paths[choose_reference(sorted(paths, key=synth.modalities.index))])
+    case = _case(paths, None, None, synth.modalities)  # each file read once
+    options = synth.options(samples, temperature, seed)
+    out = synth.synthesize_case(case, targets, options)
     record = ModelRecord.of(resolve_checkpoint(model), synth.config.method)
-    sampling = SamplingOptions.from_config(
-        synth.config.sampling, temperature=temperature, samples=samples, seed=seed
-    )
-    settings = {
-        "temperature": sampling.temperature,
-        "samples": sampling.samples,
-        "seed": sampling.seed,
-    }
     used = input_records(paths)
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
@@ -221,16 +233,24 @@ def predict_files(
     ]
     existing = [p for p, _, _ in planned if p.exists()]
     if existing and not overwrite:
-        from mmhvae.errors import OutputExistsError
-
         raise OutputExistsError(f"{existing[0]}: exists (use --overwrite to replace it)")
     written = []
     for path, target, std in planned:
         volume = out[target].std if std else out[target].mean
         assert volume is not None
-        header = marked_header(reference.header, descrip(target, tuple(paths), record, std))
-        save_volume(path, volume, reference.affine, header, overwrite=overwrite)
         kind = "std" if std else "mean"
-        write_sidecar(path, sidecar_record(target, kind, record, used, settings))
+        save_synthetic(
+            path,
+            volume,
+            case.affine,
+            case.header,
+            target,
+            kind,
+            tuple(paths),
+            record,
+            used,
+            options,
+            overwrite,
+        )
         written.append(path)
     return written

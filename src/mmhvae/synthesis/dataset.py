@@ -21,7 +21,6 @@ from tqdm import tqdm
 from mmhvae.config import Config
 from mmhvae.data.case import load_case
 from mmhvae.data.layouts import CaseFiles, check_suffix, discover_cases
-from mmhvae.data.nifti import save_volume
 from mmhvae.errors import DataError, OutputExistsError, failure_message
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
@@ -32,14 +31,7 @@ from mmhvae.synthesis.case import (
     plan_synthesis,
     synthesize_loaded_case,
 )
-from mmhvae.synthesis.provenance import (
-    ModelRecord,
-    descrip,
-    input_records,
-    marked_header,
-    sidecar_record,
-    write_sidecar,
-)
+from mmhvae.synthesis.provenance import ModelRecord, input_records, save_synthetic
 
 log = logging.getLogger(__name__)
 
@@ -216,12 +208,7 @@ def _one_case(
     plan = plan_synthesis(files.case_id, modalities, present, options.targets, options.leave_out)
     volumes = synthesize_loaded_case(method, case, config, plan, options.sampling)
     used = {m: files.images[m] for m in plan.inputs} | ({"mask": files.mask} if files.mask else {})
-    inputs = input_records(used)
-    settings = {
-        "temperature": options.sampling.temperature,
-        "samples": options.sampling.samples,
-        "seed": options.sampling.seed,
-    }
+    records = input_records(used)
     for target, (mean, std) in volumes.items():
         mean_path, std_path = output_paths(files, output, target, options.suffix, with_std)
         for path, volume, kind in ((mean_path, mean, "mean"), (std_path, std, "std")):
@@ -229,14 +216,20 @@ def _one_case(
                 continue
             if path.exists() and not options.overwrite:
                 continue  # written by an earlier, interrupted run with the same seed
-            header, model = case.header, options.model
-            if model is not None:
-                header = marked_header(header, descrip(target, plan.inputs, model, kind == "std"))
             try:
-                save_volume(path, volume, case.affine, header, overwrite=options.overwrite)
+                save_synthetic(
+                    path,
+                    volume,
+                    case.affine,
+                    case.header,
+                    target,
+                    kind,
+                    plan.inputs,
+                    options.model,
+                    records,
+                    options.sampling,
+                    options.overwrite,
+                )
             except OutputExistsError:
                 continue  # another process writing into this folder claimed it first
-            if model is not None:  # after the file: a run killed in between leaves the
-                # descrip, which alone marks the file as synthetic
-                write_sidecar(path, sidecar_record(target, kind, model, inputs, settings))
             report.written.append(path)

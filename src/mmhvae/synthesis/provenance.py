@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import nibabel as nib
+import numpy as np
 
 from mmhvae import __version__
+from mmhvae.data.nifti import save_volume
 from mmhvae.data.provenance import DESCRIP_PREFIX, sidecar_path
 from mmhvae.files import write_text_atomic
+from mmhvae.methods.sampling import SamplingOptions
 
 DESCRIP_BYTES = 80  # the NIfTI-1 header field
 
@@ -106,3 +109,33 @@ def sidecar_record(
 def write_sidecar(nifti: Path, record: Mapping[str, Any]) -> Path:
     """``NAME.json`` beside ``NAME.nii.gz``, atomically."""
     return write_text_atomic(sidecar_path(nifti), json.dumps(record, indent=2) + "\n")
+
+
+def save_synthetic(
+    path: Path,
+    volume: np.ndarray,
+    affine: np.ndarray,
+    header: nib.Nifti1Header,
+    target: str,
+    kind: str,
+    inputs: Sequence[str],
+    model: ModelRecord | None,
+    records: Mapping[str, Mapping[str, str]],
+    sampling: SamplingOptions,
+    overwrite: bool,
+) -> None:
+    """Save one output (``kind`` "mean" or "std") marked synthetic: the ``descrip`` inside the
+    file, then the sidecar after it, so that a run killed in between leaves a file still
+    marked by its descrip. ``records`` from :func:`input_records`. Without ``model`` the
+    file is saved unmarked. Raises OutputExistsError when ``path`` exists (not overwrite).
+    """
+    if model is not None:
+        header = marked_header(header, descrip(target, inputs, model, kind == "std"))
+    save_volume(path, volume, affine, header, overwrite=overwrite)
+    if model is not None:
+        settings = {
+            "temperature": sampling.temperature,
+            "samples": sampling.samples,
+            "seed": sampling.seed,
+        }
+        write_sidecar(path, sidecar_record(target, kind, model, records, settings))

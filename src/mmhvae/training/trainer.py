@@ -108,7 +108,6 @@ def _fit(
     else:
         _seed_everything(t.seed + 1 + info.rank)  # different subsets and noise per rank
     val_batch = stack_rows(dataset.val, dataset.val_rows, info.device)
-    batches = batch_stream(dataset, config, info, batch_size, start)
     log = RunLog(run, resume_step=start if state else None, enabled=info.is_main)
     if info.is_main:
         run.write_config(config)
@@ -117,7 +116,10 @@ def _fit(
     # Validation and images sample as the run will be used: one draw at its temperature.
     sampling = SamplingOptions.from_config(config.sampling, samples=1, batch_size=VAL_BATCH)
     if not nets.method.trainable:
-        return _fit_closed_form(run, config, dataset, nets, meter, log, extra, sampling, info)
+        return _fit_closed_form(
+            run, config, dataset, nets, meter, log, extra, clock, val_batch, sampling, info
+        )
+    batches = batch_stream(dataset, config, info, batch_size, start)
     first_val: dict[str, float] = {}
     if not state and info.is_main:
         first_val = validate(nets.method, val_batch, sampling)
@@ -178,12 +180,13 @@ def _fit_closed_form(
     meter: LossMeter,
     log: RunLog,
     extra: dict[str, Any],
+    clock: _Clock,
+    val_batch: dict[str, Any],
     sampling: SamplingOptions,
     info: ddp.DistInfo,
 ) -> TrainResult:
     """A method without optimiser steps: one pass over every training slice (in order, as
     augmentation configures them), validation, and the checkpoints of step 0."""
-    clock = _Clock(0.0)
     loader = DataLoader(dataset.train, batch_size=VAL_BATCH, collate_fn=collate_slices)
     on_device = ({k: b[k].to(info.device) for k in ("images", "present", "mask")} for b in loader)
     nets.method.fit_closed_form(
@@ -191,9 +194,7 @@ def _fit_closed_form(
     )
     val: dict[str, float] = {}
     if info.is_main:
-        val = validate(
-            nets.method, stack_rows(dataset.val, dataset.val_rows, info.device), sampling
-        )
+        val = validate(nets.method, val_batch, sampling)
         log.validation(0, clock.now(), val)
         extra["best_val"] = val["loss"]
         _save(run.best, config, dataset, nets, meter, 0, extra, clock, info, gather=False)
