@@ -92,7 +92,7 @@ class TrainConfig:
     # modality, then subsets uniform over the non-empty subsets of O (the authors' estimator);
     # "uniform" = every component uniform over the non-empty subsets (DESIGN.md's pi)
     mixture: str = "anchored"
-    beta: float = 1.0  # KL weight after warm-up, on the KL in nats per voxel of one image
+    beta: float = 1.0  # KL weight after warm-up, on the KL per reconstructed voxel (elbo.py)
     kl_warmup_steps: int = 2000
     gan: bool = True
     # weight of the adversarial term, a mean over modalities (0.2 = the 0.05 per modality of

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mmhvae.losses.elbo import distortion, elbo_terms, kl_weight, rate
+from mmhvae.losses.elbo import distortion, elbo_terms, kl_weight, rate, rate_per_voxel
 
 
 def test_distortion_hand_computed() -> None:
@@ -51,10 +51,28 @@ def test_loss_is_distortion_plus_beta_rate_per_voxel() -> None:
     torch.testing.assert_close(terms.rate, kl.sum(dim=2).mean())
     torch.testing.assert_close(terms.rate_levels, kl.mean(dim=(0, 1)))
     torch.testing.assert_close(terms.distortion, distortion(decoded, target, weight))
-    torch.testing.assert_close(terms.loss, terms.distortion + 0.4 * terms.rate / (h * w))
+    n = weight.sum(dim=2).clamp_min(1)  # (K, B) modalities each component reconstructs
+    torch.testing.assert_close(terms.rate_per_voxel, (kl.sum(dim=2) / (h * w * n)).mean())
+    torch.testing.assert_close(terms.loss, terms.distortion + 0.4 * terms.rate_per_voxel)
     # fakes: component k of example b is row k * B + b
     torch.testing.assert_close(terms.fakes[1 * b + 1], decoded[1, 1])
     assert terms.fakes.shape == (k * b, m, 1, h, w)
+
+
+def test_rate_per_voxel_shares_the_kl_among_the_reconstructed_images() -> None:
+    kl = torch.tensor([[[6.0, 2.0], [8.0, 4.0]], [[30.0, 0.0], [99.0, 99.0]]])  # (K=2, B=2, L=2)
+    valid = torch.tensor([[True, True], [True, False]])
+    weight = torch.tensor(  # (K, B, M): 2, 3, 1 and 0 reconstructed modalities
+        [[[1, 1, 0], [1, 1, 1]], [[0, 0, 1], [0, 0, 0]]], dtype=torch.bool
+    )
+    # (8 / 2 + 12 / 3 + 30 / 1) / (3 components that count) / (10 voxels)
+    expected = torch.tensor((4.0 + 4.0 + 30.0) / 3 / 10)
+    torch.testing.assert_close(rate_per_voxel(kl, valid, weight, voxels=10), expected)
+    # the Laplace ELBO: beta = 1 and one image reconstructed -> KL / V per voxel
+    one = torch.tensor([[[True]]])
+    torch.testing.assert_close(
+        rate_per_voxel(torch.tensor([[[7.0]]]), one[..., 0], one, voxels=7), torch.tensor(1.0)
+    )
 
 
 @pytest.mark.parametrize(("step", "expected"), [(0, 0.0), (50, 0.25), (100, 0.5), (500, 0.5)])

@@ -43,13 +43,15 @@ def _batch(present: torch.Tensor) -> dict[str, torch.Tensor]:
 def test_losses_follow_the_config_and_the_kl_schedule() -> None:
     method = _method()
     assert method.objective.components == 3 and method.objective.beta == 0.5
-    present = torch.tensor([[True, False, True, False], [False, False, False, True]])
+    present = torch.tensor([[True, False, True, False], [True, False, False, True]])
     batch = _batch(present)
     out = method.losses(batch, step=5)  # warm-up: beta(5) = 0.5 * 5 / 10
     assert out.fakes.shape == (6, 4, 1, 16, 16)  # K * B rows
     assert out.rate_levels.shape == (3,)
     torch.testing.assert_close(out.rate, out.rate_levels.sum())
-    torch.testing.assert_close(out.loss, out.distortion + 0.25 * out.rate / 256)
+    # both examples reconstruct 2 observed modalities: the KL per voxel is rate / (256 * 2)
+    torch.testing.assert_close(out.rate_per_voxel, out.rate / (256 * 2))
+    torch.testing.assert_close(out.loss, out.distortion + 0.25 * out.rate / (256 * 2))
     assert out.distortion.ndim == 0 and 0 < float(out.distortion.detach()) < 2
     out.loss.backward()
     assert method.net.encoders["t1"].stem.weight.grad is not None

@@ -80,7 +80,12 @@ class FakeMethod(Method):
             recon = recon * float("nan")
         zero = recon * 0
         return ELBOTerms(
-            loss=recon, distortion=recon, rate=zero, rate_levels=zero[None], fakes=decoded
+            loss=recon,
+            distortion=recon,
+            rate=zero,
+            rate_levels=zero[None],
+            rate_per_voxel=zero,
+            fakes=decoded,
         )
 
     def sampler(

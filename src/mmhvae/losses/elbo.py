@@ -1,4 +1,5 @@
-"""The objective every VAE method and the U-Net train with: a negative ELBO per voxel.
+"""The objective every VAE method and the U-Net train with: a negative ELBO per voxel and
+reconstructed modality.
 
 Shapes: K components (input subsets) per example, B examples, M modalities, C channels,
 ``...`` space, L latent levels. Component k of example b is the posterior q(z | x_S_kb).
@@ -7,12 +8,15 @@ Shapes: K components (input subsets) per example, B examples, M modalities, C ch
                  e_kbm = mean_voxels |x^_kbm - x_bm|       (Laplace likelihood, fixed scale)
     rate_l     = sum_{k,b} v_kb KL_kbl / sum_{k,b} v_kb    (nats, summed over latent dims)
     rate       = sum_l rate_l
-    loss       = distortion + beta(step) * rate / V,        V = voxels of one image
+    rate/voxel = sum_{k,b} v_kb KL_kb / (V n_kb) / sum_{k,b} v_kb,   n_kb = sum_m w_kbm
+    loss       = distortion + beta(step) * rate/voxel,      V = voxels of one image
 
 ``w`` says which modalities a component must reconstruct (every observed one, or only its
-own subset for MVAE), ``v`` which components take part. Dividing the rate by V puts it in
-the units of the mean L1 (per voxel of one image): unnormalised, the KL in nats (~1e4 for
-``tiny`` at the start) swamps the L1 and the posterior collapses.
+own subset for MVAE), ``v`` which components take part. With beta = 1 the loss is the
+negative Laplace ELBO of component (k, b) divided by the V n_kb voxels it reconstructs,
+averaged: the KL is shared by every reconstructed voxel, so a case with four observed
+modalities pays a quarter of its KL per voxel that a case with one pays. Unnormalised, the
+KL in nats (~1e4 for ``tiny`` at the start) swamps the L1 and the posterior collapses.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from torch import Tensor
 class ELBOTerms:
     """Named terms of one generator pass; every tensor stays on the device (no sync).
 
-    loss:        scalar, distortion + kl_weight * rate / voxels (what the generator minimises
-                 before the trainer adds the adversarial term)
+    loss:        scalar, distortion + kl_weight * rate_per_voxel (what the generator
+                 minimises before the trainer adds the adversarial term)
     distortion:  scalar, the weighted mean L1
     rate:        scalar, KL in nats summed over levels, mean over the components that count
     rate_levels: (L,) the rate per level, top first (L = 0 for a method without latents)
+    rate_per_voxel: scalar, the KL per reconstructed voxel (module docstring), the loss's unit
     fakes:       (K*B, M, C, ...) every decoded modality of every component, for the GAN
     """
 
@@ -38,6 +43,7 @@ class ELBOTerms:
     distortion: Tensor
     rate: Tensor
     rate_levels: Tensor
+    rate_per_voxel: Tensor
     fakes: Tensor
 
 
@@ -73,6 +79,20 @@ def rate(kl: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
     return levels.sum(), levels
 
 
+def rate_per_voxel(kl: Tensor, valid: Tensor, weight: Tensor, voxels: int) -> Tensor:
+    """The KL per reconstructed voxel, averaged over the components that take part.
+
+    kl (K, B, L) nats, valid (K, B), weight (K, B, M) the reconstruction weights, voxels V of
+    one image -> sum_kb v_kb KL_kb / (V n_kb) / sum_kb v_kb with n_kb = sum_m w_kbm (a
+    component that reconstructs nothing is divided by 1: it takes no part in the distortion
+    and its KL still counts as one image's).
+    """
+    v = valid.to(kl.dtype)
+    n = weight.to(kl.dtype).sum(dim=2).clamp_min(1.0)  # (K, B)
+    per_voxel = kl.sum(dim=2) / (voxels * n)  # (K, B)
+    return (per_voxel * v).sum() / v.sum().clamp_min(1.0)
+
+
 def elbo_terms(
     decoded: Tensor,
     target: Tensor,
@@ -90,10 +110,12 @@ def elbo_terms(
     voxels = target[0, 0, 0].numel()  # one image of one modality
     dist = distortion(decoded, target, recon_weight)
     total, levels = rate(kl, valid)
+    per_voxel = rate_per_voxel(kl, valid, recon_weight, voxels)
     return ELBOTerms(
-        loss=dist + beta * total / voxels,
+        loss=dist + beta * per_voxel,
         distortion=dist,
         rate=total,
         rate_levels=levels,
+        rate_per_voxel=per_voxel,
         fakes=decoded.reshape(k * b, *decoded.shape[2:]),  # (K*B, M, C, ...)
     )

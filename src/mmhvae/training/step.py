@@ -144,6 +144,7 @@ def train_step(
     terms["grad_norm"] = nn.utils.clip_grad_norm_(nets.method.parameters(), t.grad_clip)
     nets.opt_g.step()
     terms |= {"loss": loss, "recon": elbo.distortion, "kl": elbo.rate}
+    terms["kl_voxel"] = elbo.rate_per_voxel  # the loss's unit: KL per reconstructed voxel
     terms |= {f"kl_{level}": value for level, value in enumerate(elbo.rate_levels.detach().float())}
 
     # Discriminator half: real m images of the cases that have m vs the detached fakes.
