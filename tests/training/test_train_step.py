@@ -146,6 +146,55 @@ def test_the_critic_of_m_learns_real_m_only_from_cases_that_have_m() -> None:
     assert not torch.allclose(critic(other, present, fakes), base)
 
 
+def test_the_pool_gives_every_critic_reals_of_another_case_and_never_a_placeholder() -> None:
+    from mmhvae.training.step import RealPool
+
+    pool = RealPool()
+    first = _batch(torch.tensor([[True, True, False, True], [True, False, False, True]]), seed=1)
+    reals, have = pool.reals(first["images"], first["present"])
+    torch.testing.assert_close(have, first["present"])  # nothing pooled yet
+    torch.testing.assert_close(reals, first["images"])
+    second = _batch(torch.tensor([[False, True, True, False], [True, False, True, False]]), seed=2)
+    reals, have = pool.reals(second["images"], second["present"])
+    # slot 0 lacks t1 and flair now: the first batch's slot 0 holds them; t1ce of slot 1 was
+    # never seen: no real there
+    assert have.tolist() == [[True, True, True, True], [True, False, True, True]]
+    torch.testing.assert_close(reals[0, 0], first["images"][0, 0])
+    torch.testing.assert_close(reals[0, 3], first["images"][0, 3])
+    torch.testing.assert_close(reals[0, 1], second["images"][0, 1])  # its own case first
+    torch.testing.assert_close(reals[1, 3], first["images"][1, 3])
+    again = RealPool()
+    again.load(pool.state(), CPU.device)  # a resumed run pools the same images
+    third = _batch(torch.zeros(2, 4, dtype=torch.bool), seed=4)
+    expected = pool.reals(third["images"], third["present"])
+    torch.testing.assert_close(again.reals(third["images"], third["present"]), expected)
+
+
+def test_a_batch_without_m_still_shows_the_critic_of_m_reals() -> None:
+    config = _config()
+    torch.manual_seed(0)
+    nets = build_networks(config, MODALITIES, CPU)
+    meter = LossMeter(CPU.device)
+    complete = _batch(torch.ones(3, 4, dtype=torch.bool))
+    train_step(nets, complete, 0, config, meter, CPU)
+    seen: dict[str, torch.Tensor] = {}
+    assert nets.critic is not None
+    critic_forward = nets.critic.forward
+
+    def spy(real: torch.Tensor, have: torch.Tensor, fakes: torch.Tensor) -> torch.Tensor:
+        seen["real"], seen["have"] = real, have
+        return critic_forward(real, have, fakes)
+
+    nets.critic.forward = spy  # type: ignore[method-assign]
+    lacking = PRESENT.clone()
+    lacking[:, 3] = False  # no case of this batch has flair
+    batch = _batch(lacking, seed=3)
+    train_step(nets, batch, 1, config, meter, CPU)
+    assert seen["have"].all()  # every D_m had reals at this step
+    torch.testing.assert_close(seen["real"][:, 3], complete["images"][:, 3])  # pooled flair
+    torch.testing.assert_close(seen["real"][lacking], batch["images"][lacking])  # own first
+
+
 def test_fractional_onsets_reach_the_step_through_progress() -> None:
     config = _config(
         gan_start=10**6, disc_start=10**6, gan_start_fraction=0.5, disc_start_fraction=0.25

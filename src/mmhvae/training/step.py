@@ -38,6 +38,7 @@ class Networks:
     critic: nn.Module | None
     opt_g: torch.optim.Optimizer | None  # None for a method fitted in closed form
     opt_d: torch.optim.Optimizer | None
+    pool: RealPool | None = None  # reals of every modality for the critic (None: no GAN)
 
 
 class GeneratorPass(nn.Module):
@@ -54,22 +55,64 @@ class GeneratorPass(nn.Module):
 class CriticLoss(nn.Module):
     """Discriminator loss as a forward(), so DDP syncs the discriminators.
 
-    sum_m LSGAN_D(D_m(real_m), D_m(fake_m)), real_m weighted by present[:, m]: each D_m learns
-    from the batch's cases that HAVE modality m (no boolean indexing: no sync, fixed shapes).
+    sum_m LSGAN_D(D_m(real_m), D_m(fake_m)), real_m weighted by have[:, m]: each D_m learns
+    only from slots that HOLD a real m (the case's own, or the :class:`RealPool`'s), never from
+    an absent modality's placeholder (no boolean indexing: no sync, fixed shapes).
     """
 
     def __init__(self, discs: Discriminators) -> None:
         super().__init__()
         self.discs = discs
 
-    def forward(self, real: Tensor, present: Tensor, fakes: Tensor) -> Tensor:
+    def forward(self, real: Tensor, have: Tensor, fakes: Tensor) -> Tensor:
         real_scores = self.discs(real)  # (B, M, P)
         fake_scores = self.discs(fakes)  # (K*B, M, P)
         terms = [
-            lsgan_discriminator(real_scores[:, m], fake_scores[:, m], present[:, m])
+            lsgan_discriminator(real_scores[:, m], fake_scores[:, m], have[:, m])
             for m in range(real.shape[1])
         ]
         return torch.stack(terms).sum()
+
+
+class RealPool:
+    """The latest real image of every modality in every batch slot, so that each D_m sees
+    real m at every step, even when no case of the batch has m (the dataset-level information
+    the paper gives the discriminators on incomplete data).
+
+    ``images (B, M, C, ...)`` holds, for slot b and modality m, the last real m image a batch
+    brought in slot b; ``filled (B, M)`` which slots have one. Shapes are fixed and updates
+    are ``torch.where``: no host sync. Batches shuffle cases, so a pooled image is another
+    case's. Saved in the checkpoint's ``extra`` for an exact resume.
+    """
+
+    def __init__(self) -> None:
+        self.images: Tensor | None = None
+        self.filled: Tensor | None = None
+
+    def reals(self, images: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+        """images (B, M, C, ...), present (B, M) -> (reals, weight): the batch's own image
+        where the case has m, else the pool's; weight (B, M) = has one. Then the pool keeps
+        the reals."""
+        if self.images is None or self.images.shape != images.shape:
+            self.images = torch.full_like(images, -1.0)
+            self.filled = torch.zeros_like(present, dtype=torch.bool)
+        assert self.filled is not None
+        have = present.bool()
+        slot = have.reshape(*have.shape, *([1] * (images.ndim - 2)))
+        reals = torch.where(slot, images, self.images).detach()
+        weight = have | self.filled
+        self.images, self.filled = reals, weight
+        return reals, weight
+
+    def state(self) -> dict[str, Any]:
+        if self.images is None or self.filled is None:
+            return {}
+        return {"images": self.images.cpu(), "filled": self.filled.cpu()}
+
+    def load(self, state: dict[str, Any], device: torch.device) -> None:
+        if state:
+            self.images = state["images"].to(device)
+            self.filled = state["filled"].to(device)
 
 
 class LossMeter:
@@ -147,15 +190,17 @@ def train_step(
     terms["kl_voxel"] = elbo.rate_per_voxel  # the loss's unit: KL per reconstructed voxel
     terms |= {f"kl_{level}": value for level, value in enumerate(elbo.rate_levels.detach().float())}
 
-    # Discriminator half: real m images of the cases that have m vs the detached fakes.
+    # Discriminator half: real m images (the batch's, else the pool's) vs the detached fakes.
     if (
         nets.critic is not None
         and nets.opt_d is not None
         and disc_active(step, t.gan, t.disc_start, t.disc_start_fraction, progress)
     ):
+        pool = nets.pool if nets.pool is not None else RealPool()
+        reals, have = pool.reals(on_device["images"], on_device["present"])
         nets.opt_d.zero_grad(set_to_none=True)
         with _autocast(config, device):
-            disc = nets.critic(on_device["images"], on_device["present"], elbo.fakes.detach())
+            disc = nets.critic(reals, have, elbo.fakes.detach())
         disc.backward()
         assert nets.discs is not None
         nn.utils.clip_grad_norm_(nets.discs.parameters(), t.grad_clip)
@@ -190,6 +235,7 @@ def build_networks(config: Config, modalities: tuple[str, ...], info: ddp.DistIn
         critic=ddp.wrap_ddp(CriticLoss(discs), info) if discs is not None else None,
         opt_g=opt_g,
         opt_d=opt_d,
+        pool=RealPool() if discs is not None else None,
     )
 
 
