@@ -283,12 +283,57 @@ def _check_types(state: dict[str, Any], path: Path) -> None:
             )
 
 
+PRETRAINED = Path(__file__).parent / "pretrained"  # shipped models: NAME.pt + NAME.md card
+
+
+def pretrained_models() -> tuple[str, ...]:
+    """The names of the models shipped with the package (``--model brats-tiny``)."""
+    return tuple(sorted(p.stem for p in PRETRAINED.glob("*.pt")))
+
+
 def resolve_checkpoint(run_dir_or_checkpoint: str | Path) -> Path:
-    """A run folder means its ``checkpoints/last.pt``; a file means itself."""
+    """A run folder means its ``checkpoints/last.pt``; a file means itself; a name that is
+    neither, but a shipped model's, means that model (pretrained/NAME.pt)."""
     path = Path(run_dir_or_checkpoint)
     if path.is_dir():
         return RunFolder(path).last
+    if not path.exists() and str(run_dir_or_checkpoint) in pretrained_models():
+        return PRETRAINED / f"{run_dir_or_checkpoint}.pt"
+    if not path.exists() and path.suffix != ".pt" and len(path.parts) == 1:
+        shipped = ", ".join(pretrained_models()) or "none"
+        raise CheckpointError(
+            f"{run_dir_or_checkpoint}: no such run folder, checkpoint or shipped model "
+            f"(shipped: {shipped})"
+        )
     return path
+
+
+EXPORTED_EXTRA = ("train_cases", "val_cases", "elapsed", "best_val")
+
+
+def export_checkpoint(
+    source: str | Path, target: str | Path, dtype: torch.dtype = torch.float16
+) -> Path:
+    """A checkpoint for synthesis only: the weights (floating tensors cast to ``dtype``,
+    half the size in float16; ``load_method`` casts them back), the config, modalities and
+    step, and what the run learnt from; no optimiser, discriminator, RNG or log state.
+    Refused if a weight does not fit ``dtype`` (inf after the cast)."""
+    path = resolve_checkpoint(source)
+    state = load_checkpoint(path)
+    weights = {
+        key: value.to(dtype) if value.is_floating_point() else value
+        for key, value in state["method_state"].items()
+    }
+    extra = state.get("extra") or {}
+    exported = {key: state[key] for key in REQUIRED_KEYS} | {
+        "method_state": weights,
+        "extra": {k: extra[k] for k in EXPORTED_EXTRA if k in extra} | {"exported_from": str(path)},
+    }
+    bad = _non_finite(exported)
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path}: {bad} does not fit {dtype} (inf after casting)")
+    save_checkpoint(target, exported)
+    return Path(target)
 
 
 def checkpoint_config(state: dict[str, Any], path: str | Path) -> Config:
