@@ -16,11 +16,20 @@ import numpy as np
 import pytest
 from tests.data.volumes import brain_volume, oblique_affine, write_nifti
 
+from mmhvae.data.case import load_case
 from mmhvae.data.layouts import discover_cases
 from mmhvae.errors import DataError, OutputExistsError
 from mmhvae.output_folder import MARKER
+from mmhvae.synthesis.case import SynthesisPlan
 from mmhvae.synthesis.dataset import synthesize_dataset
-from mmhvae.synthesis.formats import NnunetChannels
+from mmhvae.synthesis.formats import (
+    CaseOutputs,
+    NnunetChannels,
+    OutputFormat,
+    OutputLayout,
+    case_outputs,
+    check_copies,
+)
 
 SHAPE = (24, 20, 6)
 AFFINE = oblique_affine(zooms=(4.0, 4.0, 6.0))
@@ -87,18 +96,21 @@ def test_brasyn_refuses_two_missing_and_non_brats_ids(tiny_model: Path, tmp_path
     data = tmp_path / "data"
     brats_case(data, "BraTS-GLI-00003-000", ("t1ce", "flair"))
     brats_case(data, "BraTS-GLI-00004-000", ("t1", "t1ce", "t2"))
-    report = run(tiny_model, data, tmp_path / "out", format="brasyn")
+    # BraTS 2021 naming: no BraTS 2023 id to name the output by
+    brats_case(data, "BraTS2021_00001", ("t1", "t1ce", "flair"))
+    rows = [
+        f"{path.parent.name},{path.name[-len('t1n.nii.gz') :][:3]},{path}"
+        for path in sorted(data.rglob("*.nii.gz"))
+    ]
+    manifest = tmp_path / "cases.csv"
+    manifest.write_text("case,modality,path\n" + "\n".join(rows) + "\n")
+    report = run(tiny_model, manifest, tmp_path / "out", format="brasyn")
     assert "t1n, t2w are missing" in report.failed["BraTS-GLI-00003-000"]
     assert "exactly one" in report.failed["BraTS-GLI-00003-000"]
+    assert "BraTS-GLI-XXXXX-YYY" in report.failed["BraTS2021_00001"]
     assert tree(tmp_path / "out") == [MARKER, "BraTS-GLI-00004-000-t2f.nii.gz"] + [
         "provenance/BraTS-GLI-00004-000-t2f.json"
     ]
-    flat = tmp_path / "flat"  # BraTS 2021 naming: no BraTS 2023 id to name the output by
-    for i, modality in enumerate(("t1", "t1ce", "flair")):
-        path = flat / "BraTS2021_00001" / f"BraTS2021_00001_{modality}.nii.gz"
-        write_nifti(path, brain_volume(SHAPE, seed=i), AFFINE)
-    report = run(tiny_model, flat, tmp_path / "out2", format="brasyn")
-    assert "BraTS-GLI-XXXXX-YYY" in report.failed["BraTS2021_00001"]
     with pytest.raises(DataError, match="--targets does not apply"):
         run(tiny_model, data, tmp_path / "out3", format="brasyn", targets=["t2"])
     with pytest.raises(DataError, match="--suffix"):
@@ -119,9 +131,7 @@ def nnunet_lists(folder: Path, ending: str) -> dict[str, list[str]]:
     return {i: [f for f in files if pattern[i].fullmatch(f)] for i in ids}
 
 
-def test_nnunet_gives_every_channel_copied_or_synthesised(
-    tiny_model: Path, tmp_path: Path
-) -> None:
+def test_nnunet_gives_every_channel_copied_or_synthesised(tiny_model: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     brats_case(data, "BraTS-GLI-00001-000", ("t1ce", "flair"))
     brats_case(data, "BraTS-GLI-00002-000", ("t1", "t1ce", "t2", "flair"), seed=3)
@@ -181,12 +191,30 @@ def test_nnunet_refusals_name_the_channel_and_the_file(tiny_model: Path, tmp_pat
         NnunetChannels.read(tmp_path / "broken.json")
     with pytest.raises(DataError, match="needs --dataset-json"):
         run(tiny_model, data, tmp_path / "b", format="nnunet")
-    # a real .nii input cannot be copied byte for byte into a .nii.gz dataset
-    nii = tmp_path / "nii"
-    write_nifti(nii / "BraTS-GLI-00001-000" / "BraTS-GLI-00001-000-t1c.nii", brain_volume(SHAPE))
-    spec = dataset_json(tmp_path / "t1c.json", {"0": "T1c", "1": "FLAIR"})
-    report = run(tiny_model, nii, tmp_path / "c", format="nnunet", dataset_json=spec)
-    assert "byte-for-byte copy" in report.failed["BraTS-GLI-00001-000"]
+
+
+def test_nnunet_copies_must_keep_format_and_grid(tmp_path: Path) -> None:
+    """A .nii cannot be copied byte for byte into a .nii.gz dataset, and a channel off the
+    case's grid (load_case resamples it, a copy would not be) would break nnU-Net."""
+    case = tmp_path / "BraTS-GLI-00001-000"
+    t1c = write_nifti(case / "BraTS-GLI-00001-000-t1c.nii.gz", brain_volume(SHAPE), AFFINE)
+    shifted = AFFINE.copy()
+    shifted[:3, 3] += 2.0
+    t2f = write_nifti(case / "BraTS-GLI-00001-000-t2f.nii.gz", brain_volume(SHAPE, 1), shifted)
+    nii = write_nifti(tmp_path / "t2.nii", brain_volume(SHAPE, 2), AFFINE)
+    spec = NnunetChannels.read(dataset_json(tmp_path / "d.json", {"0": "T1c", "1": "FLAIR"}))
+    layout = OutputLayout(OutputFormat.NNUNET, nnunet=spec)
+    loaded = load_case(discover_cases(case)[0])
+    plan = SynthesisPlan(("t1ce", "flair"), ())
+
+    def outputs(copies: dict[str, Path]) -> CaseOutputs:
+        return case_outputs(layout, "c", tmp_path / "o", plan, copies, False, lambda t: (t, None))
+
+    check_copies(outputs({"t1ce": t1c}), loaded, ".nii.gz")
+    with pytest.raises(DataError, match="t2f.nii.gz: on 24x20x6 .* one grid"):
+        check_copies(outputs({"t1ce": t1c, "flair": t2f}), loaded, ".nii.gz")
+    with pytest.raises(DataError, match="t2.nii: .* byte-for-byte copy"):
+        check_copies(outputs({"flair": nii}), loaded, ".nii.gz")
 
 
 def test_new_formats_write_only_into_a_folder_mmhvae_made(tiny_model: Path, tmp_path: Path) -> None:
@@ -203,8 +231,6 @@ def test_new_formats_write_only_into_a_folder_mmhvae_made(tiny_model: Path, tmp_
     run(tiny_model, data, out, format="brasyn")
     target = out / "BraTS-GLI-00001-000-t2w.nii.gz"
     first = target.read_bytes()
-    again = run(tiny_model, data, out, format="brasyn", seed=7)  # resumes: nothing rewritten
-    assert "outputs exist" in again.skipped["BraTS-GLI-00001-000"]
-    assert target.read_bytes() == first
     forced = run(tiny_model, data, out, format="brasyn", seed=7, overwrite=True)
     assert forced.written == [target] and target.read_bytes() != first
+    assert (out / MARKER).is_file()

@@ -133,6 +133,8 @@ def synthesize_dataset(
     device = device or default_device()
     check_suffix(suffix)
     layout_out = OutputLayout.of(format, dataset_json, suffix, targets)
+    if layout_out.marked:  # refused before the model is loaded, created once all is checked
+        output_folder.check_adoptable(output, "synthesize")
     if n_samples is not None and n_samples < 1:
         raise DataError(f"--samples {n_samples}: must be at least 1")
     if temperature is not None and not temperature >= 0:

@@ -148,6 +148,16 @@ class OutputLayout:
         channels = NnunetChannels.read(dataset_json) if dataset_json is not None else None
         return cls(chosen, suffix, channels)
 
+    def check_case_id(self, case_id: str) -> str:
+        """``case_id`` when it can name this format's files; DataError naming it if not."""
+        check_case_id(case_id, f"case {case_id!r}")
+        if self.format is OutputFormat.BRASYN and not BRASYN_CASE_ID.match(case_id):
+            raise DataError(
+                f"case {case_id!r}: --format brasyn names its output like the BraTS 2023 file "
+                "(BraTS-GLI-00001-000-t2w.nii.gz): the case id must be BraTS-GLI-XXXXX-YYY style"
+            )
+        return case_id
+
     @property
     def marked(self) -> bool:
         """Whether the output folder gets the ``.mmhvae-output`` marker: these formats name
@@ -203,6 +213,7 @@ def plan_for_format(
     left_out = set(known_modalities(leave_out, modalities, "--leave-out"))
     kept = [m for m in present if m not in left_out]
     copies: tuple[str, ...] = ()
+    layout.check_case_id(case_id)
     if layout.format is OutputFormat.BRASYN:
         wanted = brasyn_target(case_id, kept, modalities)
     else:
@@ -223,12 +234,7 @@ def _targets_refused(format: OutputFormat) -> DataError:
 
 def brasyn_target(case_id: str, kept: Sequence[str], modalities: Sequence[str]) -> tuple[str, ...]:
     """The one BraTS modality the case misses (``()`` when it misses none); DataError when
-    its id is not BraTS 2023 style, it misses more than one or the model lacks it."""
-    if not BRASYN_CASE_ID.match(case_id):
-        raise DataError(
-            f"case {case_id!r}: --format brasyn names its output like the BraTS 2023 file "
-            "(BraTS-GLI-00001-000-t2w.nii.gz): the case id must be BraTS-GLI-XXXXX-YYY style"
-        )
+    it misses more than one or the model lacks it."""
     missing = [m for m in BRATS_MODALITIES if m not in kept]
     if len(missing) > 1:
         names = ", ".join(_brasyn_token(m) for m in missing)
@@ -285,6 +291,7 @@ def case_outputs(
     mean and std of the ``cases`` format (each command has its own scheme).
     """
     what = f"case {case_id!r}"
+    layout.check_case_id(case_id)
     outputs = []
     for target in plan.targets:
         if layout.format is OutputFormat.CASES:
@@ -305,7 +312,7 @@ def case_outputs(
     if layout.nnunet is not None:
         index = {m: i for i, m in layout.nnunet.channels}
         for modality, source in copies.items():
-            name = layout.nnunet.file_name(check_case_id(case_id, what), index[modality])
+            name = layout.nnunet.file_name(case_id, index[modality])
             pairs.append((Path(source), output / NNUNET_IMAGES / name))
     result = CaseOutputs(plan, tuple(outputs), tuple(pairs))
     for path in result.paths + [o.sidecar for o in outputs if o.sidecar]:
@@ -317,7 +324,6 @@ def _nnunet_output(
     layout: OutputLayout, case_id: str, output: Path, target: str, with_std: bool
 ) -> Output:
     assert layout.nnunet is not None
-    check_case_id(case_id, f"case {case_id!r}")
     index = {m: i for i, m in layout.nnunet.channels}[target]
     mean = output / NNUNET_IMAGES / layout.nnunet.file_name(case_id, index)
     std_name = layout.nnunet.file_name(case_id, index, STD_SUFFIX)

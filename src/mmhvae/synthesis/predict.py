@@ -68,6 +68,9 @@ def predict_files(
     layout = OutputLayout.of(format, dataset_json, targets=targets)
     paths = {canonical_modality(m): Path(p) for m, p in inputs.items()}
     name = _case_id(layout, paths, case_id)
+    folder = Path(output)
+    if layout.marked:  # what can be refused is, before the model is loaded
+        output_folder.check_adoptable(folder, "predict")
     synth = Synthesizer.load(model, device)
     case = case_from_inputs(paths, None, None, synth.modalities)  # each file read once
     case = replace(case, case_id=name, mask=_mask(mask, case.shape, case.affine))
@@ -78,7 +81,6 @@ def predict_files(
         raise DataError(
             f"case {name}: has all of t1n, t1c, t2w, t2f: BraSyn synthesises the missing one"
         )
-    folder = Path(output)
     with_std = options.samples > 1
     outputs = case_outputs(
         layout,
@@ -114,18 +116,16 @@ def predict_files(
 def _case_id(layout: OutputLayout, paths: Mapping[str, Path], given: str | None) -> str:
     """The case id that names brasyn and nnunet files: ``given``, else the inputs' common
     prefix; ``cases`` needs none."""
-    if given:
-        return given
     if layout.format is OutputFormat.CASES:
-        return ANONYMOUS
-    found = common_prefix(dict(paths))
+        return given or ANONYMOUS
+    found = given or common_prefix(dict(paths))
     if found is None:
         names = ", ".join(p.name for p in paths.values())
         raise DataError(
             f"--format {layout.format.value} names files after the case, and the inputs' "
             f"names ({names}) share no case name before their modality token: give --case-id"
         )
-    return found
+    return layout.check_case_id(found)
 
 
 def _mask(path: str | Path | None, shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray | None:
