@@ -73,7 +73,7 @@ def add_format(parser: argparse.ArgumentParser) -> None:
         help="cases: named like the inputs plus --suffix; brasyn: the BraSyn challenge's flat "
         "folder of BraTS-GLI-XXXXX-YYY-{t1n,t1c,t2w,t2f}.nii.gz (one missing modality per case); "
         "nnunet: imagesTs/{CASE}_{XXXX} for every channel of --dataset-json (real inputs "
-        "copied, missing ones synthesised); std maps go to OUTPUT/std/",
+        "copied, missing ones synthesised); their std maps (and predict's) go to OUTPUT/std/",
     )
     parser.add_argument(
         "--dataset-json",
