@@ -51,3 +51,23 @@ def test_claim_needs_overwrite_and_the_marker_for_foreign_files(tmp_path: Path) 
     (folder / output_folder.MARKER).unlink()
     with pytest.raises(OutputExistsError, match="mine.txt"):
         output_folder.claim(folder, "test", PATTERNS, overwrite=True)
+
+
+def test_adopt_marks_a_new_folder_keeps_a_marked_one_and_refuses_any_other(tmp_path: Path) -> None:
+    new = tmp_path / "new"
+    output_folder.adopt(new, "predict")
+    assert output_folder.is_marked(new)
+    (new / "case-t2w.nii.gz").write_text("ours, from an earlier run")
+    output_folder.adopt(new, "predict")  # marked: kept as it is
+    assert (new / "case-t2w.nii.gz").read_text() == "ours, from an earlier run"
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "scan.nii.gz").write_text("the user's")
+    with pytest.raises(OutputExistsError, match=r"no \.mmhvae-output marker.*scan\.nii\.gz"):
+        output_folder.check_adoptable(theirs, "predict")
+    with pytest.raises(OutputExistsError, match="no .mmhvae-output marker"):
+        output_folder.adopt(theirs, "predict")
+    assert not output_folder.is_marked(theirs)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputExistsError, match="not a folder"):
+        output_folder.adopt(tmp_path / "file", "predict")

@@ -114,6 +114,24 @@ def claim(
     mark(folder, tool)
 
 
+def adopt(folder: str | Path, tool: str) -> None:
+    """Make ``folder`` one ``tool`` may add files to, without deleting anything: a missing or
+    empty folder is created and marked; a marked one is kept as it is (a later run adds to
+    it or resumes). A folder without the marker that holds anything is refused, even with
+    ``--overwrite``: files named like real scans are never written among the user's."""
+    check_adoptable(folder, tool)
+    mark(folder, tool)
+
+
+def check_adoptable(folder: str | Path, tool: str) -> None:
+    """What :func:`adopt` refuses, checked without writing anything (before a long job)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and not is_marked(folder):
+        refuse_foreign(folder, tool, ())
+
+
 def refuse_foreign(folder: Path, tool: str, patterns: Sequence[str]) -> None:
     """OutputExistsError when ``folder`` has no marker and holds a file ``tool`` never writes."""
     if is_marked(folder):

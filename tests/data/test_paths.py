@@ -100,12 +100,12 @@ def test_a_csv_path_that_is_a_folder_says_so(tmp_path: Path) -> None:
 def test_an_output_may_not_replace_an_input(tmp_path: Path) -> None:
     """An empty suffix beside the inputs is allowed (outputs are marked synthetic, so
     discovery leaves them out: tests/synthesis/test_dataset.py), replacing an input is not."""
-    from mmhvae.synthesis.dataset import _refuse_input_overlap
+    from mmhvae.synthesis.formats import refuse_input_overlap
 
     t1 = write_nifti(tmp_path / "c1_t1.nii.gz", brain_volume())
     files = CaseFiles("c1", {"t1": t1}, None, None, Layout.CSV)
     mean, _ = output_paths(files, tmp_path, "t2", "", with_std=False)
-    _refuse_input_overlap(files, [mean])
+    refuse_input_overlap(files, [mean])
     same, _ = output_paths(files, tmp_path, "t1", "", with_std=False)
     with pytest.raises(DataError, match="would replace an input file"):
-        _refuse_input_overlap(files, [same])
+        refuse_input_overlap(files, [same])

@@ -94,10 +94,12 @@ def test_predict_from_single_files(
     argv = ["predict", "--model", str(tiny_model), "--t1ce", str(files.images["t1ce"])]
     argv += ["--flair", str(files.images["flair"]), "-o", str(tmp_path / "out"), "--samples", "2"]
     assert main([*argv, "--device", "cpu"]) == 0
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    out = tmp_path / "out"
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert names == [
-        "t1_synth.json", "t1_synth.nii.gz", "t1_synth_std.json", "t1_synth_std.nii.gz",
-        "t2_synth.json", "t2_synth.nii.gz", "t2_synth_std.json", "t2_synth_std.nii.gz",
+        "std/t1_synth_std.json", "std/t1_synth_std.nii.gz",
+        "std/t2_synth_std.json", "std/t2_synth_std.nii.gz",
+        "t1_synth.json", "t1_synth.nii.gz", "t2_synth.json", "t2_synth.nii.gz",
     ]  # fmt: skip
     t2 = nib.load(tmp_path / "out" / "t2_synth.nii.gz")
     flair = nib.load(files.images["flair"])

@@ -61,3 +61,22 @@ def add_sampling(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="axial slices per model call (CPU: 8 at 192x192, more for smaller models; CUDA: 160)",
     )
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    """``--format`` and ``--dataset-json`` of ``synthesize`` and ``predict``
+    (synthesis/formats.py): the layout the next tool reads."""
+    parser.add_argument(
+        "--format",
+        choices=("cases", "brasyn", "nnunet"),
+        default="cases",
+        help="cases: named like the inputs plus --suffix; brasyn: the BraSyn challenge's flat "
+        "folder of BraTS-GLI-XXXXX-YYY-{t1n,t1c,t2w,t2f}.nii.gz (one missing modality per case); "
+        "nnunet: imagesTs/{CASE}_{XXXX} for every channel of --dataset-json (real inputs "
+        "copied, missing ones synthesised); their std maps (and predict's) go to OUTPUT/std/",
+    )
+    parser.add_argument(
+        "--dataset-json",
+        metavar="PATH",
+        help="the nnU-Net v2 dataset.json (channel_names, file_ending) of --format nnunet",
+    )

@@ -3,7 +3,8 @@
 Outputs are float32 on each case's original grid (shape, affine, orientation, spacing and
 header of its input volumes), in the normalised space of EVALUATION.md: the model's [-1, 1]
 mapped to [0, 1], 0 outside the brain. With ``--samples N > 1`` a per-voxel standard
-deviation map (same units) is written beside the mean, with ``_std`` after the suffix.
+deviation map (same units) is written beside the mean, with ``_std`` after the suffix
+(``--format brasyn`` and ``nnunet``: in ``OUTPUT/std/``, see synthesis/formats.py).
 Every output's header ``descrip`` names mmhvae, the inputs and the model, and a JSON sidecar
 (``NAME.json``) records the model, the inputs with checksums and the settings.
 """
@@ -13,7 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mmhvae.cli.options import add_device, add_no_progress, add_overwrite, add_sampling
+from mmhvae.cli.options import (
+    add_device,
+    add_format,
+    add_no_progress,
+    add_overwrite,
+    add_sampling,
+)
 from mmhvae.data.modalities import parse_modalities
 
 
@@ -32,10 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--targets", help="comma-separated modalities to synthesise (default: all absent)"
     )
+    add_format(parser)
     add_sampling(parser)
     add_device(parser)
     parser.add_argument(
-        "--suffix", default="_synth", help="added to the file names of synthetic files"
+        "--suffix", default="_synth", help="added to the file names of synthetic files (cases)"
     )
     parser.add_argument(
         "--leave-out",
@@ -70,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout,
         progress=not args.no_progress,
         allow_synthetic=args.allow_synthetic,
+        format=args.format,
+        dataset_json=args.dataset_json,
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)

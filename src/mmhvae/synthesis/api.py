@@ -29,7 +29,7 @@ from mmhvae.data.grid import describe_grid, grid_mismatches
 from mmhvae.data.layouts import CaseFiles, Layout
 from mmhvae.data.modalities import canonical_modality
 from mmhvae.data.nifti import load_volume
-from mmhvae.errors import DataError, OutputExistsError
+from mmhvae.errors import DataError
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.runs import load_method
@@ -87,7 +87,7 @@ class Synthesizer:
         """Every modality of the model the inputs lack (or ``targets``), from ``inputs``
         (modality name -> path, nibabel image or array; arrays need ``affine``). ``mask``:
         an optional brain mask on the same grid (else: voxels > 0 in any input)."""
-        case = _case(inputs, affine, mask, self.modalities)
+        case = case_from_inputs(inputs, affine, mask, self.modalities)
         options = self.options(samples, temperature, seed)
         return self.synthesize_case(case, targets, options)
 
@@ -117,7 +117,7 @@ class Synthesizer:
         return {t: Synthesized(mean, std, case.affine) for t, (mean, std) in volumes.items()}
 
 
-def _case(
+def case_from_inputs(
     inputs: Mapping[str, Input],
     affine: np.ndarray | None,
     mask: np.ndarray | None,
@@ -198,59 +198,3 @@ def _checked(name: str, data: np.ndarray) -> np.ndarray:
     if not np.isfinite(data).all():
         raise DataError(f"input {name!r}: holds non-finite values")
     return data
-
-
-def predict_files(
-    model: str | Path,
-    inputs: Mapping[str, str | Path],
-    output: str | Path,
-    targets: Sequence[str] | None = None,
-    samples: int | None = None,
-    temperature: float | None = None,
-    seed: int | None = None,
-    device: str | None = None,
-    overwrite: bool = False,
-) -> list[Path]:
-    """``mmhvae predict``: the files of one patient in, ``OUTPUT/{target}_synth.nii.gz`` out
-    (and ``{target}_synth_std.nii.gz`` with samples > 1), each with the reference input's
-    header, marked synthetic (descrip + JSON sidecar). Returns the written paths."""
-    from mmhvae.runs import resolve_checkpoint
-    from mmhvae.synthesis.provenance import ModelRecord, input_records, save_synthetic
-
-    paths = {canonical_modality(m): Path(p) for m, p in inputs.items()}
-    synth = Synthesizer.load(model, device)
-    case = _case(paths, None, None, synth.modalities)  # each file read once
-    options = synth.options(samples, temperature, seed)
-    out = synth.synthesize_case(case, targets, options)
-    record = ModelRecord.of(resolve_checkpoint(model), synth.config.method)
-    used = input_records(paths)
-    folder = Path(output)
-    folder.mkdir(parents=True, exist_ok=True)
-    planned = [
-        (folder / f"{t}_synth{'_std' if std else ''}.nii.gz", t, std)
-        for t in out
-        for std in ((False, True) if out[t].std is not None else (False,))
-    ]
-    existing = [p for p, _, _ in planned if p.exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(f"{existing[0]}: exists (use --overwrite to replace it)")
-    written = []
-    for path, target, std in planned:
-        volume = out[target].std if std else out[target].mean
-        assert volume is not None
-        kind = "std" if std else "mean"
-        save_synthetic(
-            path,
-            volume,
-            case.affine,
-            case.header,
-            target,
-            kind,
-            tuple(paths),
-            record,
-            used,
-            options,
-            overwrite,
-        )
-        written.append(path)
-    return written

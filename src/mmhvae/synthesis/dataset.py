@@ -1,8 +1,10 @@
 """A dataset (or one case) in, NIfTI files of the synthesised modalities out.
 
-Files are named in each case's own scheme (``CaseFiles.output_name``), in its own sub-folder
-(``CaseFiles.output_subdir``), so the output folder reads like the input layout; a suffix
-(default ``_synth``) marks them as synthetic, ``_std`` is added for the uncertainty map.
+In the default ``cases`` format files are named in each case's own scheme
+(``CaseFiles.output_name``), in its own sub-folder (``CaseFiles.output_subdir``), so the
+output folder reads like the input layout; a suffix (default ``_synth``) marks them as
+synthetic, ``_std`` is added for the uncertainty map. ``brasyn`` and ``nnunet`` write what
+those tools read (synthesis/formats.py).
 Every file is written atomically on the case's original grid with its affine and header.
 A case whose outputs all exist is skipped (a killed run resumes); nothing is overwritten
 without ``overwrite``; a bad case is reported and skipped, the others are still written.
@@ -18,24 +20,30 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from mmhvae import output_folder
 from mmhvae.config import Config
 from mmhvae.data.case import load_case
 from mmhvae.data.layouts import CaseFiles, check_suffix, discover_cases
-from mmhvae.errors import DataError, OutputExistsError, failure_message
+from mmhvae.errors import DataError, failure_message
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.runs import load_method, resolve_checkpoint
-from mmhvae.synthesis.case import (
-    SynthesisPlan,
-    known_modalities,
-    plan_synthesis,
-    synthesize_loaded_case,
+from mmhvae.synthesis.case import known_modalities, synthesize_loaded_case
+from mmhvae.synthesis.formats import (
+    STD_SUFFIX,
+    CaseOutputs,
+    OutputFormat,
+    OutputLayout,
+    case_outputs,
+    check_copies,
+    inside_output,
+    plan_for_format,
+    refuse_input_overlap,
+    write_case,
 )
-from mmhvae.synthesis.provenance import ModelRecord, input_records, save_synthetic
+from mmhvae.synthesis.provenance import ModelRecord, input_records
 
 log = logging.getLogger(__name__)
-
-STD_SUFFIX = "_std"
 
 
 @dataclass
@@ -65,7 +73,7 @@ def default_batch_size(device: str | torch.device, image_size: int = 192) -> int
 def output_paths(
     files: CaseFiles, output: Path, target: str, suffix: str, with_std: bool
 ) -> tuple[Path, Path | None]:
-    """Where the mean (and std) of ``target`` go for this case.
+    """Where the mean (and std) of ``target`` go for this case in the ``cases`` format.
 
     DataError when a path would not lie inside ``output`` once resolved (a case id or suffix
     with ``..`` or a separator, a symbolic link out of the folder).
@@ -79,35 +87,6 @@ def output_paths(
     return mean, std
 
 
-def inside_output(path: Path, output: Path, what: str) -> Path:
-    """``path`` when, resolved, it lies inside ``output`` (resolved); DataError if not."""
-    root = Path(output).resolve()
-    resolved = Path(path).resolve()
-    if resolved == root or not resolved.is_relative_to(root):
-        raise DataError(f"{what}: output {path} would lie outside the output folder {output}")
-    return path
-
-
-def planned_paths(
-    files: CaseFiles, output: Path, plan: SynthesisPlan, suffix: str, with_std: bool
-) -> list[Path]:
-    paths: list[Path] = []
-    for target in plan.targets:
-        mean, std = output_paths(files, output, target, suffix, with_std)
-        paths += [mean] + ([std] if std is not None else [])
-    return paths
-
-
-def _refuse_input_overlap(files: CaseFiles, paths: Sequence[Path]) -> None:
-    inputs = {p.resolve() for p in files.images.values()}
-    for path in paths:
-        if path.resolve() in inputs:
-            raise DataError(
-                f"{path}: would replace an input file of case {files.case_id} "
-                "(choose another --output or a non-empty --suffix)"
-            )
-
-
 @dataclass(frozen=True)
 class SynthesisOptions:
     """The per-run choices of a dataset synthesis (see :func:`synthesize_dataset`)."""
@@ -115,9 +94,9 @@ class SynthesisOptions:
     sampling: SamplingOptions
     targets: tuple[str, ...] | None = None
     leave_out: tuple[str, ...] = ()
-    suffix: str = "_synth"
     overwrite: bool = False
     model: ModelRecord | None = None  # for the outputs' descrip and sidecars
+    layout: OutputLayout = OutputLayout()  # --format, --suffix, the nnU-Net channels
 
 
 def synthesize_dataset(
@@ -136,6 +115,8 @@ def synthesize_dataset(
     layout: str | None = None,
     progress: bool = True,
     allow_synthetic: bool = False,
+    format: OutputFormat | str = OutputFormat.CASES,
+    dataset_json: str | Path | None = None,
 ) -> SynthesisReport:
     """Synthesise the missing (or asked) modalities of every case of ``input``.
 
@@ -146,9 +127,14 @@ def synthesize_dataset(
     (``sampling``). Errors that concern the whole run (checkpoint, unknown
     modality names, no cases) raise; an error in one case (its data, an input pattern the
     method refuses, a failed write) is recorded in ``report.failed`` and the run goes on.
+    ``format`` (synthesis/formats.py): ``cases``, ``brasyn`` or ``nnunet`` (with
+    ``dataset_json``); the latter two write only into a folder mmhvae made (the marker).
     """
     device = device or default_device()
     check_suffix(suffix)
+    layout_out = OutputLayout.of(format, dataset_json, suffix, targets)
+    if layout_out.marked:  # refused before the model is loaded, created once all is checked
+        output_folder.check_adoptable(output, "synthesize")
     if n_samples is not None and n_samples < 1:
         raise DataError(f"--samples {n_samples}: must be at least 1")
     if temperature is not None and not temperature >= 0:
@@ -166,11 +152,13 @@ def synthesize_dataset(
         sampling=sampling,
         targets=known_modalities(targets, modalities, "--targets") if targets else None,
         leave_out=known_modalities(leave_out, modalities, "--leave-out"),
-        suffix=suffix,
         overwrite=overwrite,
         model=ModelRecord.of(resolve_checkpoint(model), config.method),
+        layout=layout_out,
     )
     cases = discover_cases(input, layout, allow_synthetic=allow_synthetic)
+    if layout_out.marked:
+        output_folder.adopt(output, "synthesize")
     report = SynthesisReport()
     for files in tqdm(cases, desc="synthesis", unit="case", disable=not progress):
         try:
@@ -190,46 +178,56 @@ def _one_case(
     report: SynthesisReport,
 ) -> None:
     modalities = tuple(method.modalities)
-    with_std = options.sampling.samples > 1
-    listed = [m for m in modalities if m in files.images]
-    plan = plan_synthesis(files.case_id, modalities, listed, options.targets, options.leave_out)
-    paths = planned_paths(files, output, plan, options.suffix, with_std)
-    _refuse_input_overlap(files, paths)
-    if not plan.targets:
+    outputs = _plan(files, output, options, list(files.images), modalities)
+    refuse_input_overlap(files, outputs.paths)
+    if not outputs.plan.targets and not outputs.copies:
         report.skipped[files.case_id] = "nothing to synthesise (every asked modality is present)"
         return
-    if not options.overwrite and all(p.exists() for p in paths):
+    if not options.overwrite and all(p.exists() for p in outputs.paths):
         report.skipped[files.case_id] = "outputs exist (use --overwrite to replace them)"
         return
     case = load_case(files, modalities, resample=config.data.resample)
     report.warnings += case.warnings
     # an all-zero volume counts as absent only once loaded: plan again
-    present = [m for m in modalities if m in case.images]
-    plan = plan_synthesis(files.case_id, modalities, present, options.targets, options.leave_out)
-    volumes = synthesize_loaded_case(method, case, config, plan, options.sampling)
+    present = [m for m in files.images if m in case.images or m not in modalities]
+    outputs = _plan(files, output, options, present, modalities)
+    if options.layout.nnunet is not None:
+        check_copies(outputs, case, options.layout.nnunet.file_ending)
+    plan = outputs.plan
+    volumes = (
+        synthesize_loaded_case(method, case, config, plan, options.sampling) if plan.targets else {}
+    )
     used = {m: files.images[m] for m in plan.inputs} | ({"mask": files.mask} if files.mask else {})
-    records = input_records(used)
-    for target, (mean, std) in volumes.items():
-        mean_path, std_path = output_paths(files, output, target, options.suffix, with_std)
-        for path, volume, kind in ((mean_path, mean, "mean"), (std_path, std, "std")):
-            if path is None or volume is None:
-                continue
-            if path.exists() and not options.overwrite:
-                continue  # written by an earlier, interrupted run with the same seed
-            try:
-                save_synthetic(
-                    path,
-                    volume,
-                    case.affine,
-                    case.header,
-                    target,
-                    kind,
-                    plan.inputs,
-                    options.model,
-                    records,
-                    options.sampling,
-                    options.overwrite,
-                )
-            except OutputExistsError:
-                continue  # another process writing into this folder claimed it first
-            report.written.append(path)
+    report.written += write_case(
+        outputs,
+        volumes,
+        case,
+        options.model,
+        input_records(used),
+        options.sampling,
+        options.overwrite,
+    )
+
+
+def _plan(
+    files: CaseFiles,
+    output: Path,
+    options: SynthesisOptions,
+    present: Sequence[str],
+    modalities: tuple[str, ...],
+) -> CaseOutputs:
+    """The case's outputs in the chosen format, from the modalities taken as present."""
+    layout = options.layout
+    with_std = options.sampling.samples > 1
+    plan, copied = plan_for_format(
+        layout, files.case_id, modalities, present, options.targets, options.leave_out
+    )
+    return case_outputs(
+        layout,
+        files.case_id,
+        output,
+        plan,
+        {m: files.images[m] for m in copied},
+        with_std,
+        lambda target: output_paths(files, output, target, layout.suffix, with_std),
+    )

@@ -106,9 +106,9 @@ def sidecar_record(
     }
 
 
-def write_sidecar(nifti: Path, record: Mapping[str, Any]) -> Path:
-    """``NAME.json`` beside ``NAME.nii.gz``, atomically."""
-    return write_text_atomic(sidecar_path(nifti), json.dumps(record, indent=2) + "\n")
+def write_sidecar(nifti: Path, record: Mapping[str, Any], to: Path | None = None) -> Path:
+    """``NAME.json`` beside ``NAME.nii.gz`` (or at ``to``), atomically."""
+    return write_text_atomic(to or sidecar_path(nifti), json.dumps(record, indent=2) + "\n")
 
 
 def save_synthetic(
@@ -123,11 +123,13 @@ def save_synthetic(
     records: Mapping[str, Mapping[str, str]],
     sampling: SamplingOptions,
     overwrite: bool,
+    sidecar: Path | None = None,
 ) -> None:
     """Save one output (``kind`` "mean" or "std") marked synthetic: the ``descrip`` inside the
-    file, then the sidecar after it, so that a run killed in between leaves a file still
-    marked by its descrip. ``records`` from :func:`input_records`. Without ``model`` the
-    file is saved unmarked. Raises OutputExistsError when ``path`` exists (not overwrite).
+    file, then the sidecar after it (beside it, or at ``sidecar``), so that a run killed in
+    between leaves a file still marked by its descrip. ``records`` from
+    :func:`input_records`. Without ``model`` the file is saved unmarked. Raises
+    OutputExistsError when ``path`` exists (not overwrite).
     """
     if model is not None:
         header = marked_header(header, descrip(target, inputs, model, kind == "std"))
@@ -138,4 +140,4 @@ def save_synthetic(
             "samples": sampling.samples,
             "seed": sampling.seed,
         }
-        write_sidecar(path, sidecar_record(target, kind, model, records, settings))
+        write_sidecar(path, sidecar_record(target, kind, model, records, settings), sidecar)
