@@ -94,11 +94,21 @@ def main() -> None:
     parser.add_argument("--drop-rate", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--all",
+        action="store_true",
+        help="write OUT/all.csv: every case, no split (a shipped model's training data)",
+    )
+    parser.add_argument(
         "--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared"
     )
     args = parser.parse_args()
     if not 0 <= args.fold < args.folds:
         parser.error(f"--fold {args.fold}: must be in 0..{args.folds - 1}")
+    if args.all:
+        rows = drop_images(read_rows(args.shared.resolve()), args.drop_rate, args.seed)
+        write(args.out / "all.csv", rows)
+        print(f"all: {len({r['case'] for r in rows})} cases")
+        return
     train, test = split(read_rows(args.shared.resolve()), args.folds, args.fold, args.seed)
     train = drop_images(train, args.drop_rate, args.seed)
     write(args.out / "train.csv", train)

@@ -82,3 +82,8 @@ def test_kl_weight_is_linear_then_beta(step: int, expected: float) -> None:
 
 def test_kl_weight_without_warmup_is_beta() -> None:
     assert kl_weight(0, warmup_steps=0, beta=2.0) == 2.0
+
+
+def test_a_one_step_warmup_starts_at_zero() -> None:
+    assert kl_weight(0, warmup_steps=1, beta=2.0) == 0.0
+    assert kl_weight(1, warmup_steps=1, beta=2.0) == 2.0

@@ -199,3 +199,31 @@ def test_an_unknown_mixture_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="train.mixture"):
         build_method(Config(model=MICRO, train=TrainConfig(mixture="nope")), MODALITIES)
+
+
+def test_unet_training_row_k_b_reads_example_b_with_subset_k(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mmhvae.methods.unet as unet_module
+
+    present = torch.tensor([[True, True, True, False], [False, True, True, True]])
+    subsets = torch.tensor(  # (B, K, M), every subset distinct
+        [
+            [[True, False, False, False], [False, True, True, False]],
+            [[False, False, False, True], [False, True, False, True]],
+        ]
+    )
+    monkeypatch.setattr(unet_module, "random_subsets", lambda p, k, generator=None: subsets)
+    method = _method("unet", components=2)
+    batch = _batch(present)
+    seen: list[torch.Tensor] = []
+    net_forward = method.net.forward
+    method.net.forward = lambda x, mask: seen.append(x) or net_forward(x, mask)  # type: ignore[method-assign]
+    method.losses(batch, 0)
+    (x,) = seen
+    for k in range(2):
+        for b in range(2):
+            row = x[k * 2 + b]
+            assert torch.equal(row[4:, 0, 0], subsets[b, k].float())  # the flags of (b, k)
+            expected = unet_inputs(batch["images"][b : b + 1], subsets[b, k][None])[0]
+            torch.testing.assert_close(row, expected)  # the images of example b

@@ -47,3 +47,10 @@ def test_one_and_two_components() -> None:
     present = torch.tensor([[True, False, True], [False, True, False]])
     assert torch.equal(_check(present, 1, 2)[:, 0], present)
     _check(present, 2, 3)
+
+
+def test_zero_components_are_refused_with_the_count() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="must be at least 1, got 0"):
+        sample_subsets(torch.ones(2, 3, dtype=torch.bool), 0)

@@ -21,3 +21,10 @@ def test_pointwise_conv_is_the_1x1_convolution(dims: int) -> None:
     (expected,) = torch.autograd.grad(reference.square().sum(), x)
     torch.testing.assert_close(grad, expected)
     assert set(layer.state_dict()) == {"weight", "bias"}  # checkpoints load either way
+
+
+@pytest.mark.parametrize(("channels", "groups"), [(4, 1), (8, 1), (16, 2), (64, 8)])
+def test_group_norm_has_groups_of_eight_channels(channels: int, groups: int) -> None:
+    from mmhvae.model.layers import norm
+
+    assert norm(channels).num_groups == groups

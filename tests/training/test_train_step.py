@@ -210,3 +210,20 @@ def test_fractional_onsets_reach_the_step_through_progress() -> None:
     assert early["disc"] == 0 and early["gan_g"] == 0
     assert middle["disc"] > 0 and middle["gan_g"] == 0
     assert late["disc"] > 0 and late["gan_g"] > 0
+
+
+def test_the_meter_state_round_trips_mid_window() -> None:
+    meter = LossMeter(CPU.device)
+    meter.add({"loss": torch.tensor(1.0), "kl": torch.tensor(4.0)})
+    meter.add({"loss": torch.tensor(3.0), "kl": torch.tensor(8.0)})
+    again = LossMeter(CPU.device)
+    again.load(meter.state())
+    again.add({"loss": torch.tensor(5.0), "kl": torch.tensor(0.0)})
+    assert again.flush(CPU) == pytest.approx({"loss": 3.0, "kl": 4.0})
+
+
+def test_an_unknown_optimizer_is_refused_with_the_choices() -> None:
+    from mmhvae.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="choose one of adam, adamax, adamw"):
+        build_networks(_config(optimizer="sgd"), MODALITIES, CPU)

@@ -156,7 +156,7 @@ class TopDown(nn.Module):
         self,
         skips: list[Tensor],
         weight: Tensor,
-        temperature: float = 1.0,
+        temperature: float,
         generator: torch.Generator | None = None,
     ) -> tuple[Tensor, Tensor]:
         """skips[i] (M, B, c_i, ...), weight (M, N) -> (state (N, c_0, ...), KL (N, L))."""
