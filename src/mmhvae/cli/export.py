@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmhvae.cli.options import add_overwrite
+from mmhvae.cli.options import add_model, add_overwrite
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "without optimiser, discriminator or training state. Load it like a run: "
         "--model model.pt."
     )
-    parser.add_argument("--model", required=True, help="run folder or checkpoint file")
+    add_model(parser)
     parser.add_argument("-o", "--output", required=True, help="the file to write (.pt)")
     parser.add_argument(
         "--float32", action="store_true", help="keep the weights in float32 (twice the size)"

@@ -17,6 +17,13 @@ def add_overrides(parser: argparse.ArgumentParser, help_text: str) -> None:
     )
 
 
+def add_model(parser: argparse.ArgumentParser) -> None:
+    """``--model``: what ``runs.resolve_checkpoint`` takes (a run, a checkpoint, a shipped name)."""
+    parser.add_argument(
+        "--model", required=True, help="run folder, checkpoint file or shipped model (brats-tiny)"
+    )
+
+
 def add_device(parser: argparse.ArgumentParser) -> None:
     """``--device`` with the same choices everywhere; None means cuda when available."""
     parser.add_argument(

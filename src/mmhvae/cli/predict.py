@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from mmhvae.cli.options import add_device, add_format, add_overwrite, add_sampling
+from mmhvae.cli.options import add_device, add_format, add_model, add_overwrite, add_sampling
 from mmhvae.data.modalities import parse_modalities
 
 INPUTS = ("t1", "t1ce", "t2", "flair", "us")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="run folder or checkpoint file")
+    add_model(parser)
     for modality in INPUTS:
         parser.add_argument(f"--{modality}", metavar="FILE", help=f"the patient's {modality} NIfTI")
     parser.add_argument(

@@ -17,6 +17,7 @@ import sys
 from mmhvae.cli.options import (
     add_device,
     add_format,
+    add_model,
     add_no_progress,
     add_overwrite,
     add_sampling,
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "original grid and header, named in the case's own scheme plus --suffix; intensities "
         "in [0, 1] (the model's [-1, 1] mapped linearly), 0 outside the brain."
     )
-    parser.add_argument("--model", required=True, help="run folder or checkpoint file")
+    add_model(parser)
     parser.add_argument(
         "--input", required=True, help="a case folder, a dataset folder or a CSV manifest"
     )

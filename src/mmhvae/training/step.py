@@ -9,7 +9,7 @@ only when a log row is due.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -38,7 +38,8 @@ class Networks:
     critic: nn.Module | None
     opt_g: torch.optim.Optimizer | None  # None for a method fitted in closed form
     opt_d: torch.optim.Optimizer | None
-    pool: RealPool | None = None  # reals of every modality for the critic (None: no GAN)
+    # reals of every modality for the critic (empty while no discriminator step ran)
+    pool: RealPool = field(default_factory=lambda: RealPool())
 
 
 class GeneratorPass(nn.Module):
@@ -196,8 +197,7 @@ def train_step(
         and nets.opt_d is not None
         and disc_active(step, t.gan, t.disc_start, t.disc_start_fraction, progress)
     ):
-        pool = nets.pool if nets.pool is not None else RealPool()
-        reals, have = pool.reals(on_device["images"], on_device["present"])
+        reals, have = nets.pool.reals(on_device["images"], on_device["present"])
         nets.opt_d.zero_grad(set_to_none=True)
         with _autocast(config, device):
             disc = nets.critic(reals, have, elbo.fakes.detach())
@@ -235,7 +235,6 @@ def build_networks(config: Config, modalities: tuple[str, ...], info: ddp.DistIn
         critic=ddp.wrap_ddp(CriticLoss(discs), info) if discs is not None else None,
         opt_g=opt_g,
         opt_d=opt_d,
-        pool=RealPool() if discs is not None else None,
     )
 
 

@@ -320,7 +320,7 @@ def _save(
             **extra,
             "elapsed": clock.now(),
             "meter": meter.state(),
-            "real_pool": nets.pool.state() if nets.pool is not None else {},
+            "real_pool": nets.pool.state(),
             "train_cases": dataset.train_cases,
             "val_cases": dataset.val_cases,
         },
@@ -357,9 +357,7 @@ def _restore(
         nets.opt_d.load_state_dict(state["opt_d"])
     extra = dict(state.get("extra", {}))
     meter.load(extra.pop("meter", {"sums": {}, "count": 0}))
-    pool = extra.pop("real_pool", {})
-    if nets.pool is not None:
-        nets.pool.load(pool, info.device)
+    nets.pool.load(extra.pop("real_pool", {}), info.device)
     rngs = state.get("rng_ranks", [state["rng"]])
     if len(rngs) == info.world_size:
         restore_rng(rngs[info.rank])
