@@ -85,3 +85,14 @@ def test_descrip_fits_the_header_and_names_everything() -> None:
         descrip("t1", ("t2",), short, std=True)
         == b"mmhvae synthetic t1 std from t2; model r1 ffffffff"
     )
+
+
+def test_the_model_is_named_by_its_run_or_by_its_own_file(tmp_path: Path) -> None:
+    run_checkpoint = tmp_path / "r1" / "checkpoints" / "last.pt"
+    loose = tmp_path / "models" / "brats-tiny.pt"
+    for path in (run_checkpoint, loose):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"weights")
+    assert ModelRecord.of(run_checkpoint, "mmhvae").name == "r1"
+    assert ModelRecord.of(loose, "mmhvae").name == "brats-tiny.pt"
+    assert b"model brats-tiny.pt " in descrip("t2", ["flair"], ModelRecord.of(loose, "mmhvae"))

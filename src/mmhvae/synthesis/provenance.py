@@ -49,7 +49,9 @@ class ModelRecord:
     @classmethod
     def of(cls, checkpoint: str | Path, method: str) -> ModelRecord:
         path = Path(checkpoint).resolve()
-        run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        # a run's checkpoints/X.pt belongs to the run; a file of its own (an export, a shipped
+        # model such as pretrained/brats-tiny.pt) is its own run, not the folder it lies in
+        run = path.parent.parent if path.parent.name == "checkpoints" else path
         return cls(str(run), str(path), sha256_file(path), method)
 
     @property
