@@ -162,3 +162,41 @@ def test_a_seeded_synthesis_ignores_the_global_rng(name: str, real_batch) -> Non
             out = method.synthesize(images, given, mask, temperature=1.0, generator=generator)
         draws.append(out.mean)
     torch.testing.assert_close(draws[0], draws[1])
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_several_input_patterns_at_once_equal_one_call_each(name: str, real_batch) -> None:
+    """synthesize_patterns shares work between patterns (MMHVAE's encoders) but must give
+    each pattern exactly the numbers of its own call, from its own generator."""
+    from mmhvae.methods.base import synthesize_batched, synthesize_batched_patterns
+    from mmhvae.methods.sampling import SamplingOptions, seeded
+
+    images, _, mask = real_batch
+    method = _method(name)
+    if not method.trainable:
+        full = torch.ones(2, 4, dtype=torch.bool)
+        method.fit_closed_form([{"images": images, "present": full, "mask": mask}])
+    method.eval()
+    patterns = [subset_mask(s, 4).expand(2, 4) for s in ((0,), (1, 2), (0, 2, 3), (3,))]
+    seeds = [3, 4, 5, 6]
+    with torch.no_grad():
+        alone = [
+            method.synthesize(images, p, mask, 0.8, 3, torch.Generator().manual_seed(s))
+            for p, s in zip(patterns, seeds, strict=True)
+        ]
+        together = method.synthesize_patterns(
+            images, patterns, mask, 0.8, 3, [torch.Generator().manual_seed(s) for s in seeds]
+        )
+    for one, joint in zip(alone, together, strict=True):
+        torch.testing.assert_close(joint.mean, one.mean, rtol=0, atol=0)
+        assert one.std is not None and joint.std is not None
+        torch.testing.assert_close(joint.std, one.std, rtol=0, atol=0)
+    # the batched loop: pattern p as its own synthesize_batched under a global RNG seeded alike
+    options = SamplingOptions(temperature=0.8, samples=1, batch_size=1)
+    batched = synthesize_batched_patterns(
+        method, images, patterns, mask, options, [torch.Generator().manual_seed(s) for s in seeds]
+    )
+    for pattern, seed, joint in zip(patterns, seeds, batched, strict=True):
+        with seeded(seed, torch.device("cpu")):
+            one = synthesize_batched(method, images, pattern, mask, options)
+        torch.testing.assert_close(joint.mean, one.mean, rtol=0, atol=0)

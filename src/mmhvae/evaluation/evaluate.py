@@ -59,7 +59,7 @@ from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.runs import RunFolder, load_method
 from mmhvae.synthesis.case import back_to_case_grid
 from mmhvae.synthesis.dataset import default_batch_size, default_device
-from mmhvae.synthesis.slices import synthesize_slices
+from mmhvae.synthesis.slices import brain_slices, synthesize_slices_patterns
 
 log = logging.getLogger(__name__)
 
@@ -153,16 +153,25 @@ def recorded_training_data(path: str | Path) -> str | None:
 
 @dataclass
 class _Scored:
-    """Ground truth of one case in RAS voxel order: normalised volumes, mask, tumour labels."""
+    """Ground truth of one case in RAS voxel order: normalised volumes, mask, tumour labels,
+    and per target the truth prepared once for every prediction scored against it."""
 
     truth: dict[str, np.ndarray]
     mask: np.ndarray
     tumour: np.ndarray | None
     ornt: np.ndarray  # original voxel axes -> RAS
     brain: np.ndarray  # the mask in the original voxel order
+    references: dict[str, metrics.Reference] = field(default_factory=dict)
 
     def ras(self, volume: np.ndarray) -> np.ndarray:
         return orientations.apply_orientation(volume, self.ornt)
+
+    def reference(self, target: str) -> metrics.Reference:
+        if target not in self.references:
+            self.references[target] = metrics.Reference.of(
+                self.truth[target], self.mask, self.tumour
+            )
+        return self.references[target]
 
 
 def evaluate(
@@ -328,20 +337,14 @@ def _prepared(case: Case, model: LoadedModel, cache: dict[tuple[Any, ...], Prepa
 
 
 def _score(pred: np.ndarray, scored: _Scored, target: str, lpips_model: Any) -> Row:
-    """Every protocol metric of ``pred`` (RAS, [0, 1]) against the ground truth of ``target``."""
-    gt, mask = scored.truth[target], scored.mask
-    ssim = metrics.ssim_slices(pred, gt, mask)
-    row: Row = {
-        "psnr": metrics.psnr(pred, gt, mask),
-        "mae": metrics.mae(pred, gt, mask),
-        "ssim": ssim.mean,
-    }
-    if scored.tumour is not None:
-        row.update(metrics.region_metrics(pred, gt, mask, scored.tumour, ssim=ssim))
+    """Every protocol metric of ``pred`` (RAS, [0, 1]) against the ground truth of ``target``
+    (``metrics.volume_metrics``, from the truth prepared once per case)."""
+    reference = scored.reference(target)
+    row: Row = dict(reference.score(pred))
     if lpips_model is not None:
         from mmhvae.evaluation.lpips import lpips_slices
 
-        row["lpips"] = lpips_slices(lpips_model, pred, gt, ssim.slices)
+        row["lpips"] = lpips_slices(lpips_model, pred, scored.truth[target], reference.slices)
     return row
 
 
@@ -357,8 +360,9 @@ def _score_model(
     out: Path,
     copy_table: CorrelationTable | None = None,
 ) -> tuple[list[Row], list[tuple[str, Path]]]:
-    """The rows of one model on one case (one synthesis call per input subset) and its
-    montages: one per target, from the largest input subset scored for that target."""
+    """The rows of one model on one case (one synthesis call for all input subsets, each
+    target of a subset from the same draw) and its montages: one per target, from the
+    largest input subset scored for that target."""
     sampling = sampling_options(model, options, device)
     modalities = tuple(model.method.modalities)
     available = [m for m in modalities if m in scored.truth]
@@ -371,12 +375,30 @@ def _score_model(
         if len(pair.inputs) > len(shown.get(pair.target, ())):
             shown[pair.target] = pair.inputs
     views: dict[str, TargetView] = {}
-    for subset in subsets:
-        present = np.array([m in subset for m in modalities], dtype=bool)
-        start = time.perf_counter()
-        result = synthesize_slices(model.method, prepared.images, present, prepared.mask, sampling)
-        seconds = time.perf_counter() - start
+    presents = [np.array([m in subset for m in modalities], dtype=bool) for subset in subsets]
+    start = time.perf_counter()
+    with tqdm(
+        total=int(brain_slices(prepared.mask).size),
+        desc=f"{case.case_id}: {model.name}, {len(subsets)} input subsets",
+        unit="slice",
+        leave=False,
+        disable=not options.progress,
+    ) as bar:
+        results = synthesize_slices_patterns(
+            model.method, prepared.images, presents, prepared.mask, sampling, bar.update
+        )
+    # One call serves every subset (the encoders run once per case): each gets its share.
+    seconds = (time.perf_counter() - start) / max(1, len(subsets))
+    scoring = tqdm(
+        total=len(pairs),
+        desc=f"{case.case_id}: {model.name}, scoring",
+        unit="scenario",
+        leave=False,
+        disable=not options.progress,
+    )
+    for subset, result in zip(subsets, results, strict=True):
         for pair in (p for p in pairs if p.inputs == subset):
+            scoring.update()
             index = modalities.index(pair.target)
             pred = scored.ras(back_to_case_grid(prepared.grid, result.mean[index], brain))
             row: Row = {
@@ -395,6 +417,7 @@ def _score_model(
                     std = scored.ras(back_to_case_grid(prepared.grid, result.std[index], brain))
                 source = copy_table.best_source(pair.target, subset) if copy_table else None
                 views[pair.target] = TargetView(pair.target, subset, pred, std, source)
+    scoring.close()
     if not views:
         return rows, []
     ordered = [views[t] for t in available if t in views]

@@ -84,6 +84,12 @@ def inplane_bbox(mask: ArrayLike, axis: int = -1) -> tuple[slice, slice]:
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
+def _smooth(v: Float) -> Float:
+    """The SSIM window over (N, H, W) stacks: Gaussian along H and W only (sigma 0 on N),
+    ``mode="reflect"`` borders, as scikit-image."""
+    return gaussian_filter(v, sigma=(0.0, SIGMA, SIGMA), mode="reflect", truncate=TRUNCATE)
+
+
 def ssim_maps(a: ArrayLike, b: ArrayLike) -> Float:
     """2D SSIM maps of a stack of images a, b (N, H, W) in [0, 1], data range 1.
 
@@ -97,13 +103,10 @@ def ssim_maps(a: ArrayLike, b: ArrayLike) -> Float:
     if x.shape != y.shape or x.ndim != 3:
         raise ValueError(f"expected two (N, H, W) stacks of one shape, got {x.shape}, {y.shape}")
 
-    def smooth(v: Float) -> Float:
-        return gaussian_filter(v, sigma=(0.0, SIGMA, SIGMA), mode="reflect", truncate=TRUNCATE)
-
-    ux, uy = smooth(x), smooth(y)
-    vx = smooth(x * x) - ux * ux
-    vy = smooth(y * y) - uy * uy
-    vxy = smooth(x * y) - ux * uy
+    ux, uy = _smooth(x), _smooth(y)
+    vx = _smooth(x * x) - ux * ux
+    vy = _smooth(y * y) - uy * uy
+    vxy = _smooth(x * y) - ux * uy
     c1, c2 = K1**2, K2**2
     num = (2 * ux * uy + c1) * (2 * vxy + c2)
     den = (ux**2 + uy**2 + c1) * (vx + vy + c2)
@@ -245,3 +248,109 @@ def _check(
     if not allow_empty and not m.any():
         raise ValueError("the brain mask is empty")
     return p, g, m
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The ground truth of one target, prepared once for scoring many predictions of it.
+
+    :meth:`score` gives the numbers of :func:`volume_metrics` (the same float64 operations
+    on the same voxels, in the same order), but every part that depends on the truth alone
+    is computed here once: the voxels inside the mask and each region, the selected slices
+    and crop, and the truth's Gaussian-weighted mean and variance for SSIM. The evaluator
+    scores up to 7 predictions of each target per case (and the copy reference's).
+    """
+
+    shape: tuple[int, ...]
+    mask: NDArray[np.bool_]
+    truth_in_mask: Float  # (V,) gt[mask]
+    regions: dict[str, NDArray[np.bool_]]  # name -> (V,) which mask voxels belong to it
+    slices: NDArray[np.intp]
+    crop: tuple[slice, slice]
+    axis: int
+    truth_slab: Float  # (N, h, w)
+    truth_mean: Float  # (N, h, w) smoothed gt
+    truth_var: Float  # (N, h, w) smoothed gt^2 - mean^2
+    region_slabs: dict[str, NDArray[np.bool_]]  # name -> (N, h, w)
+
+    @classmethod
+    def of(
+        cls,
+        gt: ArrayLike,
+        mask: ArrayLike,
+        tumour: ArrayLike | None = None,
+        min_fraction: float = 0.01,
+        axis: int = -1,
+    ) -> Reference:
+        """gt in [0, 1], boolean mask, optional tumour labels (> 0 = tumour), all (X, Y, Z)."""
+        g, _, m = _check(gt, gt, mask)
+        crop = inplane_bbox(m, axis)
+        if min(s.stop - s.start for s in crop) < WIN_SIZE:
+            raise ValueError(
+                f"the mask's bounding box {crop} is smaller than the {WIN_SIZE}-pixel window"
+            )
+        slices = selected_slices(m, axis, min_fraction)
+        regions: dict[str, NDArray[np.bool_]] = {}
+        slabs: dict[str, NDArray[np.bool_]] = {}
+        if tumour is not None:
+            labels = np.asarray(tumour)
+            if labels.shape != m.shape:
+                raise ValueError(
+                    f"tumour labels of shape {labels.shape} for volumes of shape {m.shape}"
+                )
+            tum = m & (labels > 0)
+            for name, region in (("tumour", tum), ("healthy", m & ~tum)):
+                regions[name] = region[m]
+                slabs[name] = _slab(region, slices, crop, axis)
+        slab = _slab(g, slices, crop, axis)
+        mean = _smooth(slab)
+        return cls(
+            shape=m.shape,
+            mask=m,
+            truth_in_mask=g[m],
+            regions=regions,
+            slices=slices,
+            crop=crop,
+            axis=axis,
+            truth_slab=slab,
+            truth_mean=mean,
+            truth_var=_smooth(slab * slab) - mean * mean,
+            region_slabs=slabs,
+        )
+
+    def score(self, pred: ArrayLike) -> dict[str, float]:
+        """psnr, mae, ssim (+ psnr_/ssim_ tumour and healthy with labels) of ``pred``."""
+        p = np.asarray(pred, dtype=np.float64)
+        if p.shape != self.shape:
+            raise ValueError(f"expected a prediction of shape {self.shape}, got {p.shape}")
+        diff = p[self.mask] - self.truth_in_mask  # (V,)
+        squared = diff**2
+        err = float(np.mean(squared))
+        maps = self.ssim_maps(_slab(p, self.slices, self.crop, self.axis))
+        per_slice = mean_ssim(maps)
+        out = {
+            "psnr": _psnr_of(err),
+            "mae": float(np.mean(np.abs(diff))),
+            "ssim": float(per_slice.mean()) if per_slice.size else float("nan"),
+        }
+        for name, region in self.regions.items():  # tumour, then healthy
+            region_err = float(np.mean(squared[region])) if region.any() else float("nan")
+            out[f"psnr_{name}"] = _psnr_of(region_err)
+            slab = self.region_slabs[name]
+            out[f"ssim_{name}"] = float(maps[slab].mean()) if slab.any() else float("nan")
+        return out
+
+    def ssim_maps(self, slab: Float) -> Float:
+        """The SSIM maps (N, h, w) of a prediction's slab against the truth's (ssim_maps)."""
+        ux, uy = _smooth(slab), self.truth_mean
+        vx = _smooth(slab * slab) - ux * ux
+        vxy = _smooth(slab * self.truth_slab) - ux * uy
+        c1, c2 = K1**2, K2**2
+        num = (2 * ux * uy + c1) * (2 * vxy + c2)
+        den = (ux**2 + uy**2 + c1) * (vx + self.truth_var + c2)
+        return num / den
+
+
+def _psnr_of(err: float) -> float:
+    """10 log10(1 / MSE); inf for MSE 0 and nan for nan (as :func:`psnr`)."""
+    return float("inf") if err == 0.0 else float(10.0 * np.log10(1.0 / err))

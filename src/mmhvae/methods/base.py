@@ -11,14 +11,19 @@ A method implements two things:
 * ``sampler(images, present, mask, temperature, generator)`` for synthesis: it conditions on
   the given modalities once and returns a function that draws one sample of every modality.
 
-:meth:`Method.synthesize` is the template around the sampler (input checks, the number of
-samples, the deterministic shortcut, Welford mean and std); methods do not override it.
-:func:`synthesize_batched` is the one loop that feeds a method batch by batch.
+A method may also override ``shared_sampler(images, mask, temperature)``, which returns the
+sampler for any input pattern of the same images while doing once what all patterns share
+(MMHVAE: each given modality's encoder). The evaluator asks a case for every input subset,
+so this is where its time goes.
+
+:meth:`Method.synthesize_patterns` is the template around the samplers (input checks, the
+number of samples, the deterministic shortcut, Welford mean and std); methods do not override
+it. :func:`synthesize_batched` is the one loop that feeds a method batch by batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +35,8 @@ from mmhvae.losses.elbo import ELBOTerms, kl_weight
 from mmhvae.methods.sampling import SamplingOptions, Synthesis, sample_statistics
 
 Sampler = Callable[[], Tensor]  # one draw: (B, M, C, ...) in [-1, 1]
+# present (B, M) bool, generator -> the sampler of that input pattern
+SharedSampler = Callable[[Tensor, "torch.Generator | None"], Sampler]
 MIXTURES = ("anchored", "uniform")  # train.mixture: how the K components are drawn
 
 
@@ -95,6 +102,13 @@ class Method(nn.Module):
         function draws one sample of every modality (B, M, C, ...), -1 outside ``mask``."""
         raise NotImplementedError
 
+    def shared_sampler(self, images: Tensor, mask: Tensor, temperature: float) -> SharedSampler:
+        """The sampler of any input pattern ``present`` of these images (B, M, C, ...), with
+        the work every pattern shares done once. The default shares nothing."""
+        return lambda present, generator: self.sampler(
+            images, present, mask, temperature, generator
+        )
+
     def deterministic(self, temperature: float) -> bool:
         """True when every draw at ``temperature`` is the same (so one suffices, std is 0)."""
         return temperature == 0.0
@@ -112,14 +126,33 @@ class Method(nn.Module):
         """Every modality from the present ones: images (B, M, C, ...), present (B, M),
         mask (B, 1, ...). The mean over ``n_samples`` draws and the per-voxel std
         (population; None for one draw; exactly 0 when the method is deterministic)."""
-        self.check_inputs(present)
+        return self.synthesize_patterns(
+            images, [present], mask, temperature, n_samples, [generator]
+        )[0]
+
+    @torch.no_grad()
+    def synthesize_patterns(
+        self,
+        images: Tensor,
+        presents: Sequence[Tensor],
+        mask: Tensor,
+        temperature: float,
+        n_samples: int,
+        generators: Sequence[torch.Generator | None],
+    ) -> list[Synthesis]:
+        """:meth:`synthesize` for several input patterns of the same images: pattern p
+        (presents[p] (B, M)) draws from generators[p], so its result is the one a call of
+        its own would give, while what the patterns share is computed once."""
+        for present in presents:
+            self.check_inputs(present)
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
-        draw = self.sampler(images, present.bool(), mask.bool(), temperature, generator)
-        if self.deterministic(temperature) and n_samples > 1:
-            mean = draw().float()
-            return Synthesis(mean=mean, std=torch.zeros_like(mean))
-        return sample_statistics(lambda: draw().float(), n_samples)
+        shared = self.shared_sampler(images, mask.bool(), temperature)
+        deterministic = self.deterministic(temperature)
+        return [
+            draw_statistics(shared(present.bool(), generator), n_samples, deterministic)
+            for present, generator in zip(presents, generators, strict=True)
+        ]
 
     def check_inputs(self, present: Tensor) -> None:
         """Raise ValueError with a clear message for input patterns the method cannot take.
@@ -133,6 +166,15 @@ class Method(nn.Module):
             )
         if not bool(present.any(dim=1).all()):
             raise ValueError("every example needs at least one present modality")
+
+
+def draw_statistics(draw: Sampler, n_samples: int, deterministic: bool) -> Synthesis:
+    """Mean and std of ``n_samples`` draws (float32); a deterministic sampler is drawn once
+    and its std is exactly 0."""
+    if deterministic and n_samples > 1:
+        mean = draw().float()
+        return Synthesis(mean=mean, std=torch.zeros_like(mean))
+    return sample_statistics(lambda: draw().float(), n_samples)
 
 
 @torch.no_grad()
@@ -149,19 +191,49 @@ def synthesize_batched(
     Rows are sampled in order from the current global RNG (use :func:`seeded` around the
     call for repeatable numbers). Returns the concatenated mean and std (float32).
     """
-    means: list[Tensor] = []
-    stds: list[Tensor] = []
+    return synthesize_batched_patterns(method, images, [present], mask, options, [None])[0]
+
+
+@torch.no_grad()
+def synthesize_batched_patterns(
+    method: Method,
+    images: Tensor,
+    presents: Sequence[Tensor],
+    mask: Tensor,
+    options: SamplingOptions,
+    generators: Sequence[torch.Generator | None],
+    progress: Callable[[int], object] | None = None,
+) -> list[Synthesis]:
+    """:func:`synthesize_batched` for several input patterns of the same rows (presents[p]
+    (N, M), drawing from generators[p]): chunk by chunk, every pattern of a chunk goes
+    through :meth:`Method.synthesize_patterns`, so what the patterns share is computed once
+    per chunk, and pattern p gets the numbers of its own :func:`synthesize_batched` call
+    under a global RNG in the state of generators[p]. ``progress(rows)`` is called after
+    each chunk with the number of rows it held."""
+    means: list[list[Tensor]] = [[] for _ in presents]
+    stds: list[list[Tensor]] = [[] for _ in presents]
     was_training = method.training
     method.eval()
     try:
         for start in range(0, images.shape[0], options.batch_size):
             rows = slice(start, start + options.batch_size)
-            out = method.synthesize(
-                images[rows], present[rows], mask[rows], options.temperature, options.samples
+            outs = method.synthesize_patterns(
+                images[rows],
+                [present[rows] for present in presents],
+                mask[rows],
+                options.temperature,
+                options.samples,
+                generators,
             )
-            means.append(out.mean.float())
-            if out.std is not None:
-                stds.append(out.std.float())
+            for p, out in enumerate(outs):
+                means[p].append(out.mean.float())
+                if out.std is not None:
+                    stds[p].append(out.std.float())
+            if progress is not None:
+                progress(means[0][-1].shape[0])
     finally:
         method.train(was_training)
-    return Synthesis(mean=torch.cat(means), std=torch.cat(stds) if stds else None)
+    return [
+        Synthesis(mean=torch.cat(m), std=torch.cat(s) if s else None)
+        for m, s in zip(means, stds, strict=True)
+    ]

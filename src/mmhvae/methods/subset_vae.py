@@ -25,7 +25,7 @@ from torch import Tensor
 
 from mmhvae.config import ModelConfig
 from mmhvae.losses.elbo import ELBOTerms, elbo_terms
-from mmhvae.methods.base import Method, Objective, Sampler
+from mmhvae.methods.base import Method, Objective, Sampler, SharedSampler
 from mmhvae.model.network import MMHVAE
 
 
@@ -82,5 +82,15 @@ class SubsetVAE(Method):
         temperature: float,
         generator: torch.Generator | None,
     ) -> Sampler:
-        skips, weight = self.net.condition(images, present)
-        return lambda: self.net.draw(skips, weight, mask, temperature, generator)
+        return self.shared_sampler(images, mask, temperature)(present, generator)
+
+    def shared_sampler(self, images: Tensor, mask: Tensor, temperature: float) -> SharedSampler:
+        """Each given modality is encoded once for all the input patterns asked of these
+        images; the top-down path and the decoders run per pattern."""
+        memo: dict[int, list[Tensor]] = {}
+
+        def sampler(present: Tensor, generator: torch.Generator | None) -> Sampler:
+            skips, weight = self.net.condition(images, present, memo)
+            return lambda: self.net.draw(skips, weight, mask, temperature, generator)
+
+        return sampler

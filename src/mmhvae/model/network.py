@@ -82,18 +82,28 @@ class MMHVAE(nn.Module):
     def levels(self) -> int:
         return self.topdown.levels
 
-    def encode(self, images: Tensor, only: list[int] | None = None) -> list[Tensor]:
+    def encode(
+        self,
+        images: Tensor,
+        only: list[int] | None = None,
+        memo: dict[int, list[Tensor]] | None = None,
+    ) -> list[Tensor]:
         """images (B, M, C, ...) -> per scale i the skip features (M', B, c_i, ...).
 
         In training every encoder runs, also on absent modalities (their images are -1):
         absence is handled by zero expert weight, which avoids a data-dependent branch and a
         host sync. ``only`` (modality indices) runs just those encoders: synthesis uses it when
-        the whole batch shares one input pattern, as the slices of one volume do.
+        the whole batch shares one input pattern, as the slices of one volume do. ``memo``
+        (modality index -> its skips) keeps each encoder's output for further calls on the
+        same images: an encoder reads its own modality only.
         """
         indices = range(len(self.modalities)) if only is None else only
+        memo = {} if memo is None else memo
         encoders = list(self.encoders.values())
-        per_modality = [encoders[m](images[:, m]) for m in indices]
-        return [torch.stack(scale) for scale in zip(*per_modality, strict=True)]
+        for m in indices:
+            if m not in memo:
+                memo[m] = encoders[m](images[:, m])
+        return [torch.stack(scale) for scale in zip(*(memo[m] for m in indices), strict=True)]
 
     def forward(
         self,
@@ -119,21 +129,24 @@ class MMHVAE(nn.Module):
             kl_examples=kl.reshape(k, b, -1),  # (K, B, L)
         )
 
-    def condition(self, images: Tensor, present: Tensor) -> tuple[list[Tensor], Tensor]:
+    def condition(
+        self, images: Tensor, present: Tensor, memo: dict[int, list[Tensor]] | None = None
+    ) -> tuple[list[Tensor], Tensor]:
         """Encode what a synthesis call is given: images (B, M, C, ...), present (B, M) bool ->
         (skips per scale (M', B, c_i, ...), expert weights (M', B)) for :meth:`draw`.
 
         When the whole batch shares one input pattern (a volume's slices), only the given
         modalities' encoders run and the product leaves out the zero-precision experts: the
-        same posterior for less work. This may sync: synthesis is not a training step.
+        same posterior for less work; ``memo`` then carries the encoders' outputs from one
+        call on these images to the next (see :meth:`encode`). This may sync: synthesis is not
+        a training step.
         """
         present = present.bool()
-        images = absent_as_background(images, present)
         if bool((present == present[:1]).all()):
             given = [int(i) for i in present[0].nonzero().flatten()]
             weight = torch.ones(len(given), present.shape[0], device=present.device)  # (M', B)
-            return self.encode(images, given), weight
-        return self.encode(images), present.T  # (M, B)
+            return self.encode(images, given, memo), weight
+        return self.encode(absent_as_background(images, present)), present.T  # (M, B)
 
     def draw(
         self,

@@ -7,13 +7,13 @@ in the normalised space of EVALUATION.md, [0, 1], zero outside the brain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from mmhvae.methods.base import Method, synthesize_batched
+from mmhvae.methods.base import Method, synthesize_batched_patterns
 from mmhvae.methods.sampling import SamplingOptions, seeded
 
 
@@ -56,36 +56,67 @@ def synthesize_slices(
 
     images (M, S, H, W) in [0, 1] (absent modalities are ignored whatever they hold),
     present (M,) bool, mask (S, H, W) bool. Slices without brain are not computed (their
-    output is 0, as the background of every slice). Sampling follows ``options`` under a
-    forked RNG seeded with ``options.seed``, so a call is repeatable and leaves the caller's
+    output is 0, as the background of every slice). Sampling follows ``options``, from a
+    generator seeded with ``options.seed``, so a call is repeatable and leaves the caller's
     RNG untouched. The std is per voxel over ``options.samples`` samples, halved into
     [0, 1] units; None for one sample.
     """
-    present_np = np.asarray(present, dtype=bool)
+    return synthesize_slices_patterns(method, images, [present], mask, options)[0]
+
+
+def synthesize_slices_patterns(
+    method: Method,
+    images: np.ndarray,
+    presents: Sequence[Sequence[bool] | np.ndarray],
+    mask: np.ndarray,
+    options: SamplingOptions,
+    progress: Callable[[int], object] | None = None,
+) -> list[SliceSynthesis]:
+    """:func:`synthesize_slices` for several input patterns of one case at once: result p
+    equals ``synthesize_slices(method, images, presents[p], mask, options)``, while the work
+    the patterns share (MMHVAE's encoders) is done once per slice batch. The evaluator asks
+    a case for every input subset this way. ``progress(slices)`` follows the slice batches.
+    """
+    patterns = [np.asarray(present, dtype=bool) for present in presents]
     n_mod, n_slices, height, width = images.shape
-    if present_np.shape != (n_mod,) or n_mod != len(method.modalities):
-        raise ValueError(
-            f"images hold {n_mod} modalities and present {present_np.shape}; the method "
-            f"expects {len(method.modalities)} ({', '.join(method.modalities)})"
+    for present_np in patterns:
+        if present_np.shape != (n_mod,) or n_mod != len(method.modalities):
+            raise ValueError(
+                f"images hold {n_mod} modalities and present {present_np.shape}; the method "
+                f"expects {len(method.modalities)} ({', '.join(method.modalities)})"
+            )
+        if not present_np.any():
+            raise ValueError("at least one modality must be present to synthesise from")
+    shape = (n_mod, n_slices, height, width)
+    results = [
+        SliceSynthesis(
+            mean=np.zeros(shape, np.float32),
+            std=np.zeros(shape, np.float32) if options.samples > 1 else None,
         )
-    if not present_np.any():
-        raise ValueError("at least one modality must be present to synthesise from")
-    mean_out = np.zeros((n_mod, n_slices, height, width), dtype=np.float32)
-    std_out = np.zeros_like(mean_out) if options.samples > 1 else None
+        for _ in patterns
+    ]
     selected = brain_slices(mask)
     if not len(selected):
-        return SliceSynthesis(mean=mean_out, std=std_out)
+        return results
     device = torch.device(options.device)
-    model_images = to_model_range(images[:, selected], present_np, mask[selected])
+    given = np.logical_or.reduce(patterns)  # every pattern reads only its own modalities
+    model_images = to_model_range(images[:, selected], given, mask[selected])
     batch = torch.from_numpy(model_images).to(device)  # (M, N, H, W)
     batch = batch.permute(1, 0, 2, 3).unsqueeze(2)  # (N, M, C, H, W)
     slice_mask = torch.from_numpy(mask[selected]).to(device).unsqueeze(1)  # (N, 1, H, W)
-    present_n = torch.from_numpy(present_np).to(device).expand(len(selected), n_mod)
+    rows = [
+        torch.from_numpy(present_np).to(device).expand(len(selected), n_mod)
+        for present_np in patterns
+    ]
+    generators = [torch.Generator(device=device).manual_seed(options.seed) for _ in patterns]
     with seeded(options.seed, device), torch.inference_mode():
-        result = synthesize_batched(method, batch, present_n, slice_mask, options)
-    mean = to_unit_range(result.mean[:, :, 0], slice_mask)  # (N, M, H, W)
-    mean_out[:, selected] = mean.permute(1, 0, 2, 3).cpu().numpy()  # (M, N, H, W)
-    if std_out is not None and result.std is not None:
-        std = result.std[:, :, 0] / 2.0 * slice_mask  # (N, M, H, W)
-        std_out[:, selected] = std.permute(1, 0, 2, 3).cpu().numpy()
-    return SliceSynthesis(mean=mean_out, std=std_out)
+        outs = synthesize_batched_patterns(
+            method, batch, rows, slice_mask, options, generators, progress
+        )
+    for out, result in zip(outs, results, strict=True):
+        mean = to_unit_range(out.mean[:, :, 0], slice_mask)  # (N, M, H, W)
+        result.mean[:, selected] = mean.permute(1, 0, 2, 3).cpu().numpy()  # (M, N, H, W)
+        if result.std is not None and out.std is not None:
+            std = out.std[:, :, 0] / 2.0 * slice_mask  # (N, M, H, W)
+            result.std[:, selected] = std.permute(1, 0, 2, 3).cpu().numpy()
+    return results
