@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from mmhvae.data.layouts import CaseFiles, Layout, detect_layout, discover_cases
+from mmhvae.data.layouts import CaseFiles, Layout, Split, detect_layout, discover_cases
 from mmhvae.errors import DataError
 
 from .volumes import brain_volume, write_nifti
@@ -78,9 +78,10 @@ def test_nnunet_raw(tmp_path, key):
     _write(tmp_path / "imagesTr", ["BRATS_002_0001.nii.gz"])
     _write(tmp_path / "labelsTr", ["BRATS_001.nii.gz"])
     _write(tmp_path / "imagesTs", ["BRATS_100_0000.nii.gz"])
-    cases = discover_cases(tmp_path)
+    cases = discover_cases(tmp_path, split="tr")
     assert detect_layout(tmp_path) is Layout.NNUNET
-    assert [c.case_id for c in cases] == ["BRATS_001", "BRATS_002", "BRATS_100"]
+    assert [c.case_id for c in cases] == ["BRATS_001", "BRATS_002"]
+    assert {c.split for c in cases} == {Split.TR}
     assert cases[0].modalities == ("t1", "flair")
     assert cases[0].seg is not None and cases[0].seg.name == "BRATS_001.nii.gz"
     assert cases[1].seg is None
@@ -88,6 +89,46 @@ def test_nnunet_raw(tmp_path, key):
     assert cases[0].output_subdir == ""
     with pytest.raises(DataError, match="no channel index"):
         cases[0].output_name("t2")
+
+
+def _nnunet(root, train=("a", "b"), test=("z",)):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset.json").write_text(json.dumps({"channel_names": {"0": "T1", "1": "T2"}}))
+    _write(root / "imagesTr", [f"{c}_{i:04d}.nii.gz" for c in train for i in (0, 1)])
+    _write(root / "labelsTr", [f"{c}.nii.gz" for c in train])
+    _write(root / "imagesTs", [f"{c}_0000.nii.gz" for c in test])
+    _write(root / "labelsTs", [f"{c}.nii.gz" for c in test])
+    return root
+
+
+def test_nnunet_splits_are_never_mixed(tmp_path):
+    root = _nnunet(tmp_path)
+    train = discover_cases(root, split=Split.TR)
+    assert [c.case_id for c in train] == ["a", "b"]
+    assert all(c.images["t1"].parent.name == "imagesTr" for c in train)
+    assert train[0].seg == root / "labelsTr" / "a.nii.gz"
+    (test,) = discover_cases(root, split="ts")
+    assert test.case_id == "z" and test.images == {"t1": root / "imagesTs" / "z_0000.nii.gz"}
+    assert test.seg == root / "labelsTs" / "z.nii.gz" and test.split is Split.TS
+    # the inference default: the test half when there is one
+    assert [c.case_id for c in discover_cases(root)] == ["z"]
+    assert [c.case_id for c in discover_cases(root, split="imagesTr")] == ["a", "b"]
+
+
+def test_nnunet_default_without_images_ts_and_a_missing_half(tmp_path):
+    root = _nnunet(tmp_path, test=())
+    assert [c.case_id for c in discover_cases(root)] == ["a", "b"]  # imagesTr, nothing else
+    with pytest.raises(DataError, match=r"imagesTs: no cases \(--split ts\)"):
+        discover_cases(root, split="ts")
+    with pytest.raises(DataError, match="unknown split 'val'"):
+        discover_cases(root, split="val")
+
+
+def test_split_is_ignored_by_layouts_without_one(tmp_path):
+    _write(tmp_path / "BraTS2021_1", ["BraTS2021_1_t1.nii.gz"])
+    for split in ("tr", "ts", None):
+        (case,) = discover_cases(tmp_path, split=split)
+        assert case.case_id == "BraTS2021_1" and case.split is None
 
 
 def test_csv_manifest_relative_paths(tmp_path):
@@ -162,8 +203,13 @@ def test_duplicate_case_ids(tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps({"channel_names": {"0": "t1"}}))
     _write(tmp_path / "imagesTr", ["c1_0000.nii.gz"])
     _write(tmp_path / "imagesTs", ["c1_0000.nii.gz"])
-    with pytest.raises(DataError, match="duplicate case id 'c1'"):
-        discover_cases(tmp_path)
+    for split in ("tr", "ts", None):  # a leak between training and test data, whatever is read
+        with pytest.raises(DataError) as error:
+            discover_cases(tmp_path, split=split)
+        message = str(error.value)
+        assert "'c1' is in both imagesTr and imagesTs" in message
+        assert str(tmp_path / "imagesTr" / "c1_0000.nii.gz") in message
+        assert str(tmp_path / "imagesTs" / "c1_0000.nii.gz") in message
     remind = tmp_path / "remind"
     _write(remind, ["Case001-t2.nii.gz"])
     _write(remind / "Case001", ["Case001-us.nii.gz"])

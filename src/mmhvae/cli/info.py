@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mmhvae.cli.options import add_split
 from mmhvae.data.case import choose_reference, image_problem
 from mmhvae.data.grid import describe_grid, grid_mismatches, voxel_spacing
 from mmhvae.data.layouts import CaseFiles, Layout, discover_cases
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="force a layout instead of detecting it",
     )
+    add_split(parser)
     parser.add_argument(
         "--no-resample",
         action="store_true",
@@ -53,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cases = discover_cases(args.data, args.layout, allow_synthetic=args.allow_synthetic)
+    cases = discover_cases(
+        args.data, args.layout, allow_synthetic=args.allow_synthetic, split=args.split
+    )
     modalities = sort_modalities(m for case in cases for m in case.images)
     rows: list[list[str]] = []
     records: list[dict[str, Any]] = []
@@ -72,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         summary = {
             "data": str(args.data),
             "layout": cases[0].layout.value,
+            "split": cases[0].split.value if cases[0].split else None,
             "modalities": list(modalities),
             "cases": records,
             "available": available,
@@ -81,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 1 if problems else 0
     header = ["case", *modalities, "seg", "mask", "shape", "spacing (mm)"]
-    print(f"{args.data}: {len(cases)} cases, layout {cases[0].layout.value}")
+    split = f" ({cases[0].split.folder} only, --split tr|ts)" if cases[0].split else ""
+    print(f"{args.data}: {len(cases)} cases, layout {cases[0].layout.value}{split}")
     print(_table([header, *rows]))
     counts = ", ".join(f"{m} {n}" for m, n in available.items())
     print(f"\navailable: {counts} (of {len(cases)})")
