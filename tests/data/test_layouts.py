@@ -245,3 +245,56 @@ def test_bad_files_in_a_case_folder_are_reported_not_fatal(tmp_path):
     assert "no image modality" in cases["BraTS2021_00001"].problems[0]
     assert cases["BraTS2021_00002"].modalities == ("t1",)
     assert "t2 given twice" in cases["BraTS2021_00002"].problems[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("p1_t1", ("p1", "t1")),
+        ("Case-001-T1c", ("Case-001", "T1c")),
+        ("sub_07_t1_gd", ("sub_07", "t1_gd")),  # the pair of pieces first
+        ("pat-t2-flair", ("pat", "t2-flair")),
+        ("p1_brain_mask", ("p1", "brain_mask")),
+        ("p1_seg", ("p1", "seg")),
+        ("p1_t2_synth", None),  # our own outputs are not inputs
+        ("t1", None),  # no case id
+        ("p1_notes", None),
+    ],
+)
+def test_flat_name(name, expected):
+    from mmhvae.data.layouts import flat_name
+
+    assert flat_name(name) == expected
+
+
+def test_flat_folder_of_several_patients(tmp_path):
+    _write(tmp_path, ["p1_t1.nii.gz", "p1_T1c.nii.gz", "p1_seg.nii.gz", "p1_t2_synth.nii.gz"])
+    _write(tmp_path, ["p2-t2w.nii.gz", "p2-flair.nii.gz", "p2-brainmask.nii.gz"])
+    _write(tmp_path, ["BraTS-GLI-00003-000-t2f.nii.gz"])
+    cases = discover_cases(tmp_path)
+    assert detect_layout(tmp_path) is Layout.FLAT
+    assert [c.case_id for c in cases] == ["BraTS-GLI-00003-000", "p1", "p2"]
+    _, p1, p2 = cases
+    assert p1.images == {"t1": tmp_path / "p1_t1.nii.gz", "t1ce": tmp_path / "p1_T1c.nii.gz"}
+    assert p1.seg == tmp_path / "p1_seg.nii.gz" and p1.mask is None
+    assert p2.modalities == ("t2", "flair") and p2.mask == tmp_path / "p2-brainmask.nii.gz"
+    assert p1.output_name("t2") == "p1_t2_synth.nii.gz" and p1.output_subdir == ""
+    assert p2.output_name("t1ce", "") == "p2-t1ce.nii.gz"  # the case's own separator
+
+
+def test_flat_hyphen_only_folder_stays_remind_unless_forced(tmp_path):
+    _write(tmp_path, ["p1-t1.nii.gz", "p1-cet1.nii.gz", "p2-t2.nii.gz"])
+    assert detect_layout(tmp_path) is Layout.REMIND
+    cases = discover_cases(tmp_path, layout="flat")
+    assert [(c.case_id, c.modalities, c.layout) for c in cases] == [
+        ("p1", ("t1", "t1ce"), Layout.FLAT),
+        ("p2", ("t2",), Layout.FLAT),
+    ]
+
+
+def test_flat_modality_given_twice_is_that_cases_problem(tmp_path):
+    _write(tmp_path, ["p1_t1c.nii.gz", "p1_t1gd.nii.gz", "p1_t2.nii.gz", "p2_t2.nii.gz"])
+    cases = {c.case_id: c for c in discover_cases(tmp_path)}
+    assert cases["p1"].modalities == ("t2",) and cases["p2"].modalities == ("t2",)
+    (problem,) = cases["p1"].problems
+    assert "t1ce given twice" in problem and "p1_t1c.nii.gz" in problem and "p1_t1gd" in problem

@@ -3,9 +3,10 @@
 Read: BraTS 2021 folders (``BraTS2021_00000/BraTS2021_00000_t1ce.nii.gz``, and any folder
 whose files are ``{folder}_{modality}.nii[.gz]``, e.g. BraTS 2018), BraTS 2023+ folders
 (``BraTS-GLI-00000-000/BraTS-GLI-00000-000-t1c.nii.gz``), ReMIND derived
-(``Case001-cet1.nii.gz``, flat or in case folders), nnU-Net raw (``imagesTr/{case}_0000.nii.gz``
-+ ``dataset.json``; ONE of ``imagesTr`` / ``imagesTs`` at a time, see :class:`Split`) and a
-CSV manifest (``case,modality,path,kind[,note]``).
+(``Case001-cet1.nii.gz``, flat or in case folders), a flat folder of several patients
+(``{case}_{modality}.nii.gz`` or ``{case}-{modality}.nii.gz``, any alias), nnU-Net raw
+(``imagesTr/{case}_0000.nii.gz`` + ``dataset.json``; ``imagesTr`` or ``imagesTs``, never
+both, see :class:`Split`) and a CSV manifest (``case,modality,path,kind[,note]``).
 Discovery reads names only; voxels are read by :mod:`mmhvae.data.case`.
 """
 
@@ -34,6 +35,7 @@ class Layout(str, Enum):
     REMIND = "remind"
     NNUNET = "nnunet"
     CSV = "csv"
+    FLAT = "flat"
 
 
 class Split(str, Enum):
@@ -122,6 +124,15 @@ class CaseFiles:
         return sort_modalities(self.images)
 
     @property
+    def separator(self) -> str:
+        """What follows the case id in its files' names (flat layout: ``_`` or ``-``)."""
+        for path in self.images.values():
+            after = path.name[len(self.case_id) : len(self.case_id) + 1]
+            if path.name.startswith(self.case_id) and after in ("_", "-"):
+                return after
+        return "_"
+
+    @property
     def output_subdir(self) -> str:
         """Sub-folder for this case's outputs: the case folder's name, or "" (flat layouts)."""
         if self.layout in _FOLDER_LAYOUTS and self.folder is not None:
@@ -141,6 +152,8 @@ class CaseFiles:
         if self.layout in (Layout.BRATS2023, Layout.REMIND):
             token = _TOKENS[self.layout].get(modality, modality)
             return f"{self.case_id}-{token}{suffix}.nii.gz"
+        if self.layout is Layout.FLAT:
+            return f"{self.case_id}{self.separator}{modality}{suffix}.nii.gz"
         if self.layout is Layout.NNUNET:
             if modality not in self.channels:
                 known = ", ".join(f"{m}={i}" for m, i in self.channels.items())
@@ -452,11 +465,15 @@ _REMIND_FLAT = re.compile(r"^(?P<case>.+?)-(?P<token>[^-]+)$")
 
 
 def _remind_flat(path: Path) -> list[CaseFiles]:
-    """ReMIND files directly in ``path``: ``Case001-t2.nii.gz``, ``Case001-cet1.nii.gz``."""
+    """ReMIND files directly in ``path``: ``Case001-t2.nii.gz``, ``Case001-cet1.nii.gz``.
+
+    None when one of them is named ``{case}_{modality}``: ReMIND never is, so the folder is
+    the flat layout's (which reads both separators; ReMIND would drop the ``_`` files)."""
+    files = [f for f in sorted(path.iterdir()) if f.is_file() and is_nifti(f.name)]
+    if any(_underscore_named(f.name) for f in files):
+        return []
     builders: dict[str, _CaseBuilder] = {}
-    for file in sorted(path.iterdir()):
-        if not file.is_file() or not is_nifti(file.name):
-            continue
+    for file in files:
         match = _REMIND_FLAT.match(strip_nifti_suffix(file.name))
         if match is None or _BRATS2023_FOLDER.match(file.name):
             continue
@@ -468,6 +485,47 @@ def _remind_flat(path: Path) -> list[CaseFiles]:
             builders[case_id] = _CaseBuilder(case_id, file)
         builders[case_id].add(token, file)
     return [b.build(Layout.REMIND) for b in builders.values()]
+
+
+_NAME_PIECES = re.compile(r"([_-])")  # split keeping the separators
+
+
+def flat_name(stem: str) -> tuple[str, str] | None:
+    """``(case id, token)`` of a flat file's name ``{case}_{token}`` or ``{case}-{token}``.
+
+    The token is the right-most piece, or pair of pieces (``t1_gd``, ``t2-flair``, tried
+    first), that names a modality, a segmentation or a brain mask; None when none does
+    (``p1_t2_synth``: our own outputs are not inputs)."""
+    pieces = _NAME_PIECES.split(stem)  # (2N - 1,) token, sep, token, ...
+    for n_tokens in (2, 1):
+        cut = len(pieces) - (2 * n_tokens - 1)
+        token = "".join(pieces[cut:])
+        if cut >= 2 and (is_modality(token) or _is_label_token(token)):
+            return "".join(pieces[: cut - 1]), token
+    return None
+
+
+def _underscore_named(name: str) -> bool:
+    """Whether ``name`` reads as ``{case}_{token}`` (:func:`flat_name`)."""
+    stem = strip_nifti_suffix(name)
+    named = flat_name(stem)
+    return named is not None and stem[len(named[0])] == "_"
+
+
+def _discover_flat(path: Path) -> list[CaseFiles]:
+    """Several patients' files in ONE folder, ``{case}_{modality}.nii.gz`` (or ``-``)."""
+    if not path.is_dir():
+        return []
+    builders: dict[str, _CaseBuilder] = {}
+    for file in sorted(path.iterdir()):
+        named = flat_name(strip_nifti_suffix(file.name)) if is_nifti(file.name) else None
+        if named is None or not file.is_file():
+            continue
+        case_id, token = named
+        if case_id not in builders:
+            builders[case_id] = _CaseBuilder(case_id, file)
+        builders[case_id].add_lenient(token, file)
+    return [b.build(Layout.FLAT, lenient=True) for b in builders.values()]
 
 
 def _discover_nnunet(path: Path) -> list[CaseFiles]:
@@ -561,5 +619,14 @@ _DISCOVER: dict[Layout, Callable[[Path], list[CaseFiles]]] = {
     Layout.BRATS2023: _discover_folders(Layout.BRATS2023),
     Layout.BRATS2021: _discover_folders(Layout.BRATS2021),
     Layout.REMIND: _discover_folders(Layout.REMIND),
+    Layout.FLAT: _discover_flat,
 }
-_DETECTION_ORDER = (Layout.CSV, Layout.NNUNET, Layout.BRATS2023, Layout.BRATS2021, Layout.REMIND)
+# flat last: a ReMIND folder's Case001-t2.nii.gz stays ReMIND (its cet1 spelling for outputs)
+_DETECTION_ORDER = (
+    Layout.CSV,
+    Layout.NNUNET,
+    Layout.BRATS2023,
+    Layout.BRATS2021,
+    Layout.REMIND,
+    Layout.FLAT,
+)
