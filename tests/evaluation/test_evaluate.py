@@ -191,3 +191,18 @@ def test_unknown_cases_and_nothing_to_evaluate_are_refused(
         evaluate([], complete_cases, tmp_path, EvaluationOptions(cases=("no-such-case",)))
     with pytest.raises(ConfigError, match="nothing to evaluate"):
         evaluate([], complete_cases, tmp_path, EvaluationOptions(copy=False))
+
+
+def test_evaluation_reads_one_nnunet_split(tmp_path: Path) -> None:
+    """The copy reference alone (no model) on an nnU-Net raw dataset: imagesTs by default."""
+    from tests.synthesis.test_formats import nnunet_raw
+
+    data = nnunet_raw(tmp_path / "raw", train=("a", "b"), test=("z",))
+    options = dict(lpips=False, montages=False, progress=False)
+
+    def cases(out: str, **more: object) -> set[str]:
+        result = evaluate([], data, tmp_path / out, EvaluationOptions(**options, **more))
+        return {str(row["case"]) for row in result.rows}
+
+    assert cases("default") == {"z"}
+    assert cases("tr", split="tr") == {"a", "b"}
