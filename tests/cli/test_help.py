@@ -32,3 +32,14 @@ def test_device_has_the_same_choices_everywhere(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert "--device {cpu,cuda}" in _help(capsys, command)
+
+
+@pytest.mark.parametrize("command", ["info", "synthesize", "evaluate", "compare"])
+def test_split_is_offered_where_data_is_read_for_inference(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "--split {tr,ts}" in _help(capsys, command)
+
+
+def test_train_has_no_split(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--split" not in _help(capsys, "train")  # training reads imagesTr, always

@@ -139,3 +139,11 @@ def test_no_case_with_requested_modalities(tmp_path):
     root = _folder_dataset(tmp_path / "data")
     with pytest.raises(DataError, match="no case has any of the modalities us"):
         load_prepared_dataset(root, ["us"], image_size=8, progress=False)
+
+
+def test_training_data_is_the_imagestr_half(tmp_path):
+    from .test_layouts import _nnunet
+
+    root = _nnunet(tmp_path / "raw", train=("a", "b"), test=("z",))
+    prepared, _ = load_prepared_dataset(root, ("t1", "t2"), image_size=16, progress=False)
+    assert sorted(p.case_id for p in prepared) == ["a", "b"]

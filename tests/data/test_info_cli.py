@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 
 from mmhvae.cli.main import main
@@ -79,3 +81,15 @@ def test_info_names_label_maps_and_constant_images(tmp_path, capsys):
     write_nifti(tmp_path / "Case001-t1.nii.gz", brain_volume(seed=2))
     assert main(["info", str(tmp_path), "--check-voxels"]) == 0
     assert "no problems found" in capsys.readouterr().out
+
+
+def test_info_reads_one_nnunet_split(tmp_path, capsys):
+    from .test_layouts import _nnunet
+
+    root = _nnunet(tmp_path, train=("a", "b"), test=("z",))
+    assert main(["info", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "1 cases, layout nnunet (imagesTs only" in out
+    assert main(["info", str(root), "--split", "tr", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["split"] == "tr" and [c["case"] for c in data["cases"]] == ["a", "b"]

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from mmhvae.data.layouts import CaseFiles, Layout, detect_layout, discover_cases
+from mmhvae.data.layouts import CaseFiles, Layout, Split, detect_layout, discover_cases
 from mmhvae.errors import DataError
 
 from .volumes import brain_volume, write_nifti
@@ -78,9 +78,10 @@ def test_nnunet_raw(tmp_path, key):
     _write(tmp_path / "imagesTr", ["BRATS_002_0001.nii.gz"])
     _write(tmp_path / "labelsTr", ["BRATS_001.nii.gz"])
     _write(tmp_path / "imagesTs", ["BRATS_100_0000.nii.gz"])
-    cases = discover_cases(tmp_path)
+    cases = discover_cases(tmp_path, split="tr")
     assert detect_layout(tmp_path) is Layout.NNUNET
-    assert [c.case_id for c in cases] == ["BRATS_001", "BRATS_002", "BRATS_100"]
+    assert [c.case_id for c in cases] == ["BRATS_001", "BRATS_002"]
+    assert {c.split for c in cases} == {Split.TR}
     assert cases[0].modalities == ("t1", "flair")
     assert cases[0].seg is not None and cases[0].seg.name == "BRATS_001.nii.gz"
     assert cases[1].seg is None
@@ -88,6 +89,46 @@ def test_nnunet_raw(tmp_path, key):
     assert cases[0].output_subdir == ""
     with pytest.raises(DataError, match="no channel index"):
         cases[0].output_name("t2")
+
+
+def _nnunet(root, train=("a", "b"), test=("z",)):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset.json").write_text(json.dumps({"channel_names": {"0": "T1", "1": "T2"}}))
+    _write(root / "imagesTr", [f"{c}_{i:04d}.nii.gz" for c in train for i in (0, 1)])
+    _write(root / "labelsTr", [f"{c}.nii.gz" for c in train])
+    _write(root / "imagesTs", [f"{c}_0000.nii.gz" for c in test])
+    _write(root / "labelsTs", [f"{c}.nii.gz" for c in test])
+    return root
+
+
+def test_nnunet_splits_are_never_mixed(tmp_path):
+    root = _nnunet(tmp_path)
+    train = discover_cases(root, split=Split.TR)
+    assert [c.case_id for c in train] == ["a", "b"]
+    assert all(c.images["t1"].parent.name == "imagesTr" for c in train)
+    assert train[0].seg == root / "labelsTr" / "a.nii.gz"
+    (test,) = discover_cases(root, split="ts")
+    assert test.case_id == "z" and test.images == {"t1": root / "imagesTs" / "z_0000.nii.gz"}
+    assert test.seg == root / "labelsTs" / "z.nii.gz" and test.split is Split.TS
+    # the inference default: the test half when there is one
+    assert [c.case_id for c in discover_cases(root)] == ["z"]
+    assert [c.case_id for c in discover_cases(root, split="imagesTr")] == ["a", "b"]
+
+
+def test_nnunet_default_without_images_ts_and_a_missing_half(tmp_path):
+    root = _nnunet(tmp_path, test=())
+    assert [c.case_id for c in discover_cases(root)] == ["a", "b"]  # imagesTr, nothing else
+    with pytest.raises(DataError, match=r"imagesTs: no cases \(--split ts\)"):
+        discover_cases(root, split="ts")
+    with pytest.raises(DataError, match="unknown split 'val'"):
+        discover_cases(root, split="val")
+
+
+def test_split_is_ignored_by_layouts_without_one(tmp_path):
+    _write(tmp_path / "BraTS2021_1", ["BraTS2021_1_t1.nii.gz"])
+    for split in ("tr", "ts", None):
+        (case,) = discover_cases(tmp_path, split=split)
+        assert case.case_id == "BraTS2021_1" and case.split is None
 
 
 def test_csv_manifest_relative_paths(tmp_path):
@@ -162,8 +203,13 @@ def test_duplicate_case_ids(tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps({"channel_names": {"0": "t1"}}))
     _write(tmp_path / "imagesTr", ["c1_0000.nii.gz"])
     _write(tmp_path / "imagesTs", ["c1_0000.nii.gz"])
-    with pytest.raises(DataError, match="duplicate case id 'c1'"):
-        discover_cases(tmp_path)
+    for split in ("tr", "ts", None):  # a leak between training and test data, whatever is read
+        with pytest.raises(DataError) as error:
+            discover_cases(tmp_path, split=split)
+        message = str(error.value)
+        assert "'c1' is in both imagesTr and imagesTs" in message
+        assert str(tmp_path / "imagesTr" / "c1_0000.nii.gz") in message
+        assert str(tmp_path / "imagesTs" / "c1_0000.nii.gz") in message
     remind = tmp_path / "remind"
     _write(remind, ["Case001-t2.nii.gz"])
     _write(remind / "Case001", ["Case001-us.nii.gz"])
@@ -199,3 +245,56 @@ def test_bad_files_in_a_case_folder_are_reported_not_fatal(tmp_path):
     assert "no image modality" in cases["BraTS2021_00001"].problems[0]
     assert cases["BraTS2021_00002"].modalities == ("t1",)
     assert "t2 given twice" in cases["BraTS2021_00002"].problems[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("p1_t1", ("p1", "t1")),
+        ("Case-001-T1c", ("Case-001", "T1c")),
+        ("sub_07_t1_gd", ("sub_07", "t1_gd")),  # the pair of pieces first
+        ("pat-t2-flair", ("pat", "t2-flair")),
+        ("p1_brain_mask", ("p1", "brain_mask")),
+        ("p1_seg", ("p1", "seg")),
+        ("p1_t2_synth", None),  # our own outputs are not inputs
+        ("t1", None),  # no case id
+        ("p1_notes", None),
+    ],
+)
+def test_flat_name(name, expected):
+    from mmhvae.data.layouts import flat_name
+
+    assert flat_name(name) == expected
+
+
+def test_flat_folder_of_several_patients(tmp_path):
+    _write(tmp_path, ["p1_t1.nii.gz", "p1_T1c.nii.gz", "p1_seg.nii.gz", "p1_t2_synth.nii.gz"])
+    _write(tmp_path, ["p2-t2w.nii.gz", "p2-flair.nii.gz", "p2-brainmask.nii.gz"])
+    _write(tmp_path, ["BraTS-GLI-00003-000-t2f.nii.gz"])
+    cases = discover_cases(tmp_path)
+    assert detect_layout(tmp_path) is Layout.FLAT
+    assert [c.case_id for c in cases] == ["BraTS-GLI-00003-000", "p1", "p2"]
+    _, p1, p2 = cases
+    assert p1.images == {"t1": tmp_path / "p1_t1.nii.gz", "t1ce": tmp_path / "p1_T1c.nii.gz"}
+    assert p1.seg == tmp_path / "p1_seg.nii.gz" and p1.mask is None
+    assert p2.modalities == ("t2", "flair") and p2.mask == tmp_path / "p2-brainmask.nii.gz"
+    assert p1.output_name("t2") == "p1_t2_synth.nii.gz" and p1.output_subdir == ""
+    assert p2.output_name("t1ce", "") == "p2-t1ce.nii.gz"  # the case's own separator
+
+
+def test_flat_hyphen_only_folder_stays_remind_unless_forced(tmp_path):
+    _write(tmp_path, ["p1-t1.nii.gz", "p1-cet1.nii.gz", "p2-t2.nii.gz"])
+    assert detect_layout(tmp_path) is Layout.REMIND
+    cases = discover_cases(tmp_path, layout="flat")
+    assert [(c.case_id, c.modalities, c.layout) for c in cases] == [
+        ("p1", ("t1", "t1ce"), Layout.FLAT),
+        ("p2", ("t2",), Layout.FLAT),
+    ]
+
+
+def test_flat_modality_given_twice_is_that_cases_problem(tmp_path):
+    _write(tmp_path, ["p1_t1c.nii.gz", "p1_t1gd.nii.gz", "p1_t2.nii.gz", "p2_t2.nii.gz"])
+    cases = {c.case_id: c for c in discover_cases(tmp_path)}
+    assert cases["p1"].modalities == ("t2",) and cases["p2"].modalities == ("t2",)
+    (problem,) = cases["p1"].problems
+    assert "t1ce given twice" in problem and "p1_t1c.nii.gz" in problem and "p1_t1gd" in problem

@@ -264,3 +264,18 @@ def test_the_fast_path_gives_the_numbers_of_the_plain_protocol(
             )
             for key, value in plain.items():
                 assert row[key] == pytest.approx(value, abs=1e-6), (row["inputs"], key)
+
+
+def test_evaluation_reads_one_nnunet_split(tmp_path: Path) -> None:
+    """The copy reference alone (no model) on an nnU-Net raw dataset: imagesTs by default."""
+    from tests.synthesis.test_formats import nnunet_raw
+
+    data = nnunet_raw(tmp_path / "raw", train=("a", "b"), test=("z",))
+    options = dict(lpips=False, montages=False, progress=False)
+
+    def cases(out: str, **more: object) -> set[str]:
+        result = evaluate([], data, tmp_path / out, EvaluationOptions(**options, **more))
+        return {str(row["case"]) for row in result.rows}
+
+    assert cases("default") == {"z"}
+    assert cases("tr", split="tr") == {"a", "b"}

@@ -234,3 +234,27 @@ def test_new_formats_write_only_into_a_folder_mmhvae_made(tiny_model: Path, tmp_
     forced = run(tiny_model, data, out, format="brasyn", seed=7, overwrite=True)
     assert forced.written == [target] and target.read_bytes() != first
     assert (out / MARKER).is_file()
+
+
+def nnunet_raw(root: Path, train: tuple[str, ...], test: tuple[str, ...]) -> Path:
+    """An nnU-Net raw dataset (t1ce and flair channels) with ``train`` and ``test`` cases."""
+    root.mkdir(parents=True)
+    (root / "dataset.json").write_text(json.dumps({"channel_names": {"0": "T1c", "1": "FLAIR"}}))
+    for folder, cases in (("imagesTr", train), ("imagesTs", test)):
+        for seed, case in enumerate(cases):
+            for channel in (0, 1):
+                volume = brain_volume(SHAPE, seed=seed + channel)
+                write_nifti(root / folder / f"{case}_{channel:04d}.nii.gz", volume, AFFINE)
+    return root
+
+
+def test_synthesize_reads_one_nnunet_split(tiny_model: Path, tmp_path: Path) -> None:
+    from mmhvae.cli.main import main
+
+    data = nnunet_raw(tmp_path / "raw", train=("a",), test=("z",))
+    base = ["synthesize", "--model", str(tiny_model), "--input", str(data), "--device", "cpu"]
+    base += ["--targets", "flair", "--leave-out", "flair", "--no-progress"]
+    assert main([*base, "--output", str(tmp_path / "default")]) == 0  # imagesTs by default
+    assert tree(tmp_path / "default") == ["z_0001_synth.json", "z_0001_synth.nii.gz"]
+    assert main([*base, "--output", str(tmp_path / "tr"), "--split", "tr"]) == 0
+    assert tree(tmp_path / "tr") == ["a_0001_synth.json", "a_0001_synth.nii.gz"]

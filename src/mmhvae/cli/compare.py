@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmhvae.cli.options import add_device, add_overrides, add_overwrite, add_seed
+from mmhvae.cli.options import add_device, add_overrides, add_overwrite, add_seed, add_split
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--train", required=True, metavar="DATA", help="training dataset or CSV")
     parser.add_argument("--test", required=True, metavar="DATA", help="test dataset or CSV")
+    add_split(
+        parser,
+        "of --test; default: imagesTs when there is one, else imagesTr (--train always reads "
+        "imagesTr)",
+    )
     parser.add_argument("--methods", required=True, help="comma-separated, e.g. mmhvae,mvae,unet")
     parser.add_argument("--out", required=True, metavar="DIR", help="comparison folder")
     parser.add_argument(
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             lpips=not args.no_lpips,
             montages=not args.no_montages,
+            split=args.split,
         ),
     )
     result = compare(args.train, args.test, args.out, options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mmhvae.cli.options import add_device, add_no_progress, add_overwrite, add_sampling
+from mmhvae.cli.options import add_device, add_no_progress, add_overwrite, add_sampling, add_split
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-lpips", action="store_true", help="do not compute LPIPS")
     parser.add_argument("--layout", help="force the dataset layout (default: detected)")
+    add_split(parser)
     parser.add_argument("--no-montages", action="store_true", help="skip the PNG montages")
     add_overwrite(parser, "an existing report")
     add_no_progress(parser)
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         copy_from=args.copy_from,
         lpips=not args.no_lpips,
         layout=args.layout,
+        split=args.split,
         overwrite=args.overwrite,
         montages=not args.no_montages,
         progress=not args.no_progress,

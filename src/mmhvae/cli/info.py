@@ -1,20 +1,25 @@
 """``mmhvae info DATA``: cases x modalities, grid and spacing, and every problem found.
 
 Headers only by default (fast on large datasets); ``--check-voxels`` also reads the voxels
-to find all-zero, constant, label-map, non-finite and truncated volumes. ``--json`` prints
-the same facts as one JSON object (for scripts): data, layout, cases (files, shape, spacing,
-problems per case), available counts, every problem and every note. Exits with 1 when it
-lists a problem (0 when none, 2 when the dataset cannot be read at all).
+to find all-zero, constant, label-map, non-finite and truncated volumes, and images whose
+background is not zero when the case has no brain mask file (data/background.py).
+``--json`` prints the same facts as one JSON object (for scripts): data, layout, split,
+cases (files, shape, spacing, problems per case), available counts, every problem and every
+note. Exits with 1 when it lists a problem (0 when none, 2 when the dataset cannot be read
+at all).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mmhvae.cli.options import add_split
+from mmhvae.data.background import background_problem
 from mmhvae.data.case import choose_reference, image_problem
 from mmhvae.data.grid import describe_grid, grid_mismatches, voxel_spacing
 from mmhvae.data.layouts import CaseFiles, Layout, discover_cases
@@ -32,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="force a layout instead of detecting it",
     )
+    add_split(parser)
     parser.add_argument(
         "--no-resample",
         action="store_true",
@@ -40,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check-voxels",
         action="store_true",
-        help="also read the voxels: all-zero, non-finite and truncated volumes",
+        help="also read the voxels: all-zero, non-finite, truncated volumes and images whose "
+        "background is not zero (z-scored, noise) when no brain mask file is given",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the table"
@@ -53,7 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cases = discover_cases(args.data, args.layout, allow_synthetic=args.allow_synthetic)
+    cases = discover_cases(
+        args.data, args.layout, allow_synthetic=args.allow_synthetic, split=args.split
+    )
     modalities = sort_modalities(m for case in cases for m in case.images)
     rows: list[list[str]] = []
     records: list[dict[str, Any]] = []
@@ -72,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         summary = {
             "data": str(args.data),
             "layout": cases[0].layout.value,
+            "split": cases[0].split.value if cases[0].split else None,
             "modalities": list(modalities),
             "cases": records,
             "available": available,
@@ -81,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 1 if problems else 0
     header = ["case", *modalities, "seg", "mask", "shape", "spacing (mm)"]
-    print(f"{args.data}: {len(cases)} cases, layout {cases[0].layout.value}")
+    split = f" ({cases[0].split.folder} only, --split tr|ts)" if cases[0].split else ""
+    print(f"{args.data}: {len(cases)} cases, layout {cases[0].layout.value}{split}")
     print(_table([header, *rows]))
     counts = ", ".join(f"{m} {n}" for m, n in available.items())
     print(f"\navailable: {counts} (of {len(cases)})")
@@ -142,6 +153,8 @@ def _inspect(
                 if unusable is not None:
                     problems.append(f"{case.case_id}: {path} {unusable} ({name} treated as absent)")
                     grids.pop(name)
+                elif name in case.images and case.mask is None:
+                    problems.extend(_background(case.case_id, path, volume.data))
         except DataError as error:
             problems.append(f"{case.case_id}: {error}")
             grids.pop(name, None)
@@ -166,6 +179,18 @@ def _inspect(
     size = "x".join(str(s) for s in shape)
     spacing = "x".join(f"{s:.2f}" for s in voxel_spacing(affine))
     return [case.case_id, *marks, *labels, size, spacing], problems, notes
+
+
+def _background(case_id: str, path: Path, data: np.ndarray) -> list[str]:
+    """The problem of an image whose background is not zero, when no mask file is given:
+    its brain is then estimated (data/background.py), not read from the data."""
+    problem = background_problem(data)
+    if problem is None:
+        return []
+    return [
+        f"{case_id}: {path} {problem}: its brain mask is estimated, not voxels > 0 "
+        "(give a brain mask file to be sure)"
+    ]
 
 
 def _table(rows: list[list[str]]) -> str:

@@ -70,6 +70,17 @@ def add_sampling(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_split(parser: argparse.ArgumentParser, default_help: str | None = None) -> None:
+    """``--split tr|ts``: which half of an nnU-Net raw dataset is read (data/layouts.py)."""
+    parser.add_argument(
+        "--split",
+        choices=("tr", "ts"),
+        default=None,
+        help="nnU-Net raw data: read imagesTr (tr) or imagesTs (ts), never both; "
+        + (default_help or "default: imagesTs when there is one, else imagesTr"),
+    )
+
+
 def add_format(parser: argparse.ArgumentParser) -> None:
     """``--format`` and ``--dataset-json`` of ``synthesize`` and ``predict``
     (synthesis/formats.py): the layout the next tool reads."""

@@ -21,6 +21,7 @@ from mmhvae.cli.options import (
     add_no_progress,
     add_overwrite,
     add_sampling,
+    add_split,
 )
 from mmhvae.data.modalities import parse_modalities
 
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_overwrite(parser, "existing outputs")
     add_no_progress(parser)
     parser.add_argument("--layout", help="force the dataset layout (default: detected)")
+    add_split(parser)
     parser.add_argument(
         "--allow-synthetic",
         action="store_true",
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         allow_synthetic=args.allow_synthetic,
         format=args.format,
         dataset_json=args.dataset_json,
+        split=args.split,
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)

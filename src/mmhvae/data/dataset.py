@@ -16,7 +16,7 @@ from tqdm import tqdm
 from mmhvae.config import AugmentConfig
 from mmhvae.data.augment import augment_slice
 from mmhvae.data.case import load_case
-from mmhvae.data.layouts import CaseFiles, Layout, discover_cases
+from mmhvae.data.layouts import CaseFiles, Layout, Split, discover_cases
 from mmhvae.data.modalities import canonical_modality, sort_modalities
 from mmhvae.data.preprocess import GridInfo, Prepared, prepare_case
 from mmhvae.errors import DataError
@@ -220,12 +220,14 @@ def load_prepared_dataset(
     layout: Layout | str | None = None,
     resample: bool = True,
     progress: bool = True,
+    split: Split | str | None = Split.TR,
 ) -> tuple[list[Prepared], list[str]]:
     """Discover, load and prepare every case of DATA; returns the cases and the warnings.
 
     ``modalities`` defaults to every modality found in the data, in canonical order.
+    ``split`` defaults to the training half (nnU-Net ``imagesTr``): this loads training data.
     """
-    files = discover_cases(path, layout)
+    files = discover_cases(path, layout, split=split)
     if modalities:
         names = tuple(canonical_modality(m) for m in modalities)
     else:

@@ -3,8 +3,10 @@
 Read: BraTS 2021 folders (``BraTS2021_00000/BraTS2021_00000_t1ce.nii.gz``, and any folder
 whose files are ``{folder}_{modality}.nii[.gz]``, e.g. BraTS 2018), BraTS 2023+ folders
 (``BraTS-GLI-00000-000/BraTS-GLI-00000-000-t1c.nii.gz``), ReMIND derived
-(``Case001-cet1.nii.gz``, flat or in case folders), nnU-Net raw (``imagesTr/{case}_0000.nii.gz``
-+ ``dataset.json``) and a CSV manifest (``case,modality,path,kind[,note]``).
+(``Case001-cet1.nii.gz``, flat or in case folders), a flat folder of several patients
+(``{case}_{modality}.nii.gz`` or ``{case}-{modality}.nii.gz``, any alias), nnU-Net raw
+(``imagesTr/{case}_0000.nii.gz`` + ``dataset.json``; ``imagesTr`` or ``imagesTs``, never
+both, see :class:`Split`) and a CSV manifest (``case,modality,path,kind[,note]``).
 Discovery reads names only; voxels are read by :mod:`mmhvae.data.case`.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,6 +26,8 @@ from mmhvae.data.nifti import is_nifti, strip_nifti_suffix
 from mmhvae.data.provenance import synthetic_mark
 from mmhvae.errors import DataError
 
+log = logging.getLogger(__name__)
+
 
 class Layout(str, Enum):
     BRATS2021 = "brats2021"
@@ -30,6 +35,23 @@ class Layout(str, Enum):
     REMIND = "remind"
     NNUNET = "nnunet"
     CSV = "csv"
+    FLAT = "flat"
+
+
+class Split(str, Enum):
+    """Which half of a dataset with a train/test split (nnU-Net raw) is read.
+
+    ``imagesTr`` and ``imagesTs`` are never one case list: training on the test images would
+    make every score on them meaningless. Training reads ``tr``; synthesis and evaluation
+    read ``ts`` when the dataset has one (None: :func:`default_split`).
+    """
+
+    TR = "tr"
+    TS = "ts"
+
+    @property
+    def folder(self) -> str:
+        return "imagesTr" if self is Split.TR else "imagesTs"
 
 
 SEG_TOKENS = frozenset({"seg", "label", "labels", "tumor", "tumour", "segmentation"})
@@ -95,10 +117,20 @@ class CaseFiles:
     # files of this case that discovery could not use (named, with why): reported by
     # load_case and info, so one bad file does not make the whole dataset refused
     problems: tuple[str, ...] = ()
+    split: Split | None = None  # nnU-Net: the folder the case was read from
 
     @property
     def modalities(self) -> tuple[str, ...]:
         return sort_modalities(self.images)
+
+    @property
+    def separator(self) -> str:
+        """What follows the case id in its files' names (flat layout: ``_`` or ``-``)."""
+        for path in self.images.values():
+            after = path.name[len(self.case_id) : len(self.case_id) + 1]
+            if path.name.startswith(self.case_id) and after in ("_", "-"):
+                return after
+        return "_"
 
     @property
     def output_subdir(self) -> str:
@@ -120,6 +152,8 @@ class CaseFiles:
         if self.layout in (Layout.BRATS2023, Layout.REMIND):
             token = _TOKENS[self.layout].get(modality, modality)
             return f"{self.case_id}-{token}{suffix}.nii.gz"
+        if self.layout is Layout.FLAT:
+            return f"{self.case_id}{self.separator}{modality}{suffix}.nii.gz"
         if self.layout is Layout.NNUNET:
             if modality not in self.channels:
                 known = ", ".join(f"{m}={i}" for m, i in self.channels.items())
@@ -144,6 +178,17 @@ def parse_layout(layout: Layout | str | None) -> Layout | None:
     raise DataError(f"unknown layout {layout!r} (known: {known})")
 
 
+def parse_split(split: Split | str | None) -> Split | None:
+    """``split`` as a :class:`Split` ("tr", "ts", "imagesTr", ...); None stays None."""
+    if split is None or isinstance(split, Split):
+        return split
+    text = str(split).strip().lower().removeprefix("images")
+    for option in Split:
+        if option.value == text:
+            return option
+    raise DataError(f"unknown split {split!r} (known: tr, ts)")
+
+
 def detect_layout(path: str | Path) -> Layout:
     """The layout of DATA (a dataset folder, one case folder or a CSV manifest)."""
     path = Path(path)
@@ -155,12 +200,18 @@ def detect_layout(path: str | Path) -> Layout:
 
 
 def discover_cases(
-    path: str | Path, layout: Layout | str | None = None, allow_synthetic: bool = False
+    path: str | Path,
+    layout: Layout | str | None = None,
+    allow_synthetic: bool = False,
+    split: Split | str | None = None,
 ) -> list[CaseFiles]:
     """Every case under ``path``, sorted by case id; ``layout`` forces a layout.
 
+    ``split`` picks the half of an nnU-Net raw dataset (``imagesTr`` or ``imagesTs``; None:
+    :func:`default_split`, the inference default); layouts without a split ignore it.
     Images marked synthetic (data/provenance.py) are left out of their case (listed in
     ``CaseFiles.synthetic``) unless ``allow_synthetic``; a case left with none is dropped."""
+    wanted = parse_split(split)
     path = Path(path)
     _check_exists(path)
     forced = parse_layout(layout)
@@ -173,10 +224,51 @@ def discover_cases(
             raise DataError(f"{path}: is a folder, not a CSV manifest file")
         if not cases:
             raise DataError(f"{path}: does not look like a {forced.value} dataset (no cases found)")
+    cases = select_split(cases, wanted, path)
     _check_unique(cases, path)
     if not allow_synthetic:
         cases = _without_synthetic(cases, path)
     return sorted(cases, key=lambda c: c.case_id)
+
+
+def default_split(cases: list[CaseFiles]) -> Split:
+    """The inference default: ``ts`` when the dataset has test cases, else ``tr``.
+
+    Synthesis and evaluation are meant for images the model did not learn from; a dataset
+    with only ``imagesTr`` (someone else's training data) is still usable as such."""
+    return Split.TS if any(c.split is Split.TS for c in cases) else Split.TR
+
+
+def select_split(cases: list[CaseFiles], split: Split | None, path: Path) -> list[CaseFiles]:
+    """The cases of ``split`` (None: :func:`default_split`) when the layout has splits.
+
+    DataError when a case id is in both halves (a leak between training and test data,
+    both files named) or when the asked half has no case."""
+    if not any(c.split is not None for c in cases):
+        return cases
+    _check_disjoint(cases, path)
+    chosen = split or default_split(cases)
+    kept = [c for c in cases if c.split is chosen]
+    if not kept:
+        raise DataError(f"{path / chosen.folder}: no cases (--split {chosen.value})")
+    left = len(cases) - len(kept)
+    if left:
+        log.info("%s: read %s (%d cases), not the other %d", path, chosen.folder, len(kept), left)
+    return kept
+
+
+def _check_disjoint(cases: list[CaseFiles], path: Path) -> None:
+    """DataError naming both files when a case id is in more than one split."""
+    first: dict[str, CaseFiles] = {}
+    for case in cases:
+        other = first.setdefault(case.case_id, case)
+        if other.split is not case.split:
+            files = [str(next(iter(c.images.values()), "")) for c in (other, case)]
+            folders = [c.split.folder if c.split else "?" for c in (other, case)]
+            raise DataError(
+                f"{path}: case id {case.case_id!r} is in both {folders[0]} and {folders[1]} "
+                f"({files[0]}, {files[1]}): training and test data must not share a case"
+            )
 
 
 def _without_synthetic(cases: list[CaseFiles], path: Path) -> list[CaseFiles]:
@@ -373,11 +465,15 @@ _REMIND_FLAT = re.compile(r"^(?P<case>.+?)-(?P<token>[^-]+)$")
 
 
 def _remind_flat(path: Path) -> list[CaseFiles]:
-    """ReMIND files directly in ``path``: ``Case001-t2.nii.gz``, ``Case001-cet1.nii.gz``."""
+    """ReMIND files directly in ``path``: ``Case001-t2.nii.gz``, ``Case001-cet1.nii.gz``.
+
+    None when one of them is named ``{case}_{modality}``: ReMIND never is, so the folder is
+    the flat layout's (which reads both separators; ReMIND would drop the ``_`` files)."""
+    files = [f for f in sorted(path.iterdir()) if f.is_file() and is_nifti(f.name)]
+    if any(_underscore_named(f.name) for f in files):
+        return []
     builders: dict[str, _CaseBuilder] = {}
-    for file in sorted(path.iterdir()):
-        if not file.is_file() or not is_nifti(file.name):
-            continue
+    for file in files:
         match = _REMIND_FLAT.match(strip_nifti_suffix(file.name))
         if match is None or _BRATS2023_FOLDER.match(file.name):
             continue
@@ -389,6 +485,47 @@ def _remind_flat(path: Path) -> list[CaseFiles]:
             builders[case_id] = _CaseBuilder(case_id, file)
         builders[case_id].add(token, file)
     return [b.build(Layout.REMIND) for b in builders.values()]
+
+
+_NAME_PIECES = re.compile(r"([_-])")  # split keeping the separators
+
+
+def flat_name(stem: str) -> tuple[str, str] | None:
+    """``(case id, token)`` of a flat file's name ``{case}_{token}`` or ``{case}-{token}``.
+
+    The token is the right-most piece, or pair of pieces (``t1_gd``, ``t2-flair``, tried
+    first), that names a modality, a segmentation or a brain mask; None when none does
+    (``p1_t2_synth``: our own outputs are not inputs)."""
+    pieces = _NAME_PIECES.split(stem)  # (2N - 1,) token, sep, token, ...
+    for n_tokens in (2, 1):
+        cut = len(pieces) - (2 * n_tokens - 1)
+        token = "".join(pieces[cut:])
+        if cut >= 2 and (is_modality(token) or _is_label_token(token)):
+            return "".join(pieces[: cut - 1]), token
+    return None
+
+
+def _underscore_named(name: str) -> bool:
+    """Whether ``name`` reads as ``{case}_{token}`` (:func:`flat_name`)."""
+    stem = strip_nifti_suffix(name)
+    named = flat_name(stem)
+    return named is not None and stem[len(named[0])] == "_"
+
+
+def _discover_flat(path: Path) -> list[CaseFiles]:
+    """Several patients' files in ONE folder, ``{case}_{modality}.nii.gz`` (or ``-``)."""
+    if not path.is_dir():
+        return []
+    builders: dict[str, _CaseBuilder] = {}
+    for file in sorted(path.iterdir()):
+        named = flat_name(strip_nifti_suffix(file.name)) if is_nifti(file.name) else None
+        if named is None or not file.is_file():
+            continue
+        case_id, token = named
+        if case_id not in builders:
+            builders[case_id] = _CaseBuilder(case_id, file)
+        builders[case_id].add_lenient(token, file)
+    return [b.build(Layout.FLAT, lenient=True) for b in builders.values()]
 
 
 def _discover_nnunet(path: Path) -> list[CaseFiles]:
@@ -417,7 +554,8 @@ def _discover_nnunet(path: Path) -> list[CaseFiles]:
     ending = str(spec.get("file_ending", ".nii.gz"))
     pattern = re.compile(r"^(?P<case>.+)_(?P<index>\d{4})" + re.escape(ending) + "$")
     cases: list[CaseFiles] = []
-    for images_dir, labels_dir in (("imagesTr", "labelsTr"), ("imagesTs", "labelsTs")):
+    for split in Split:
+        images_dir, labels_dir = split.folder, split.folder.replace("images", "labels")
         folder = path / images_dir
         if not folder.is_dir():
             continue
@@ -436,7 +574,7 @@ def _discover_nnunet(path: Path) -> list[CaseFiles]:
         for case_id, builder in builders.items():
             label = path / labels_dir / f"{case_id}{ending}"
             builder.seg = label if label.is_file() else None
-            cases.append(builder.build(Layout.NNUNET, channels=dict(by_modality)))
+            cases.append(builder.build(Layout.NNUNET, channels=dict(by_modality), split=split))
     return cases
 
 
@@ -481,5 +619,14 @@ _DISCOVER: dict[Layout, Callable[[Path], list[CaseFiles]]] = {
     Layout.BRATS2023: _discover_folders(Layout.BRATS2023),
     Layout.BRATS2021: _discover_folders(Layout.BRATS2021),
     Layout.REMIND: _discover_folders(Layout.REMIND),
+    Layout.FLAT: _discover_flat,
 }
-_DETECTION_ORDER = (Layout.CSV, Layout.NNUNET, Layout.BRATS2023, Layout.BRATS2021, Layout.REMIND)
+# flat last: a ReMIND folder's Case001-t2.nii.gz stays ReMIND (its cet1 spelling for outputs)
+_DETECTION_ORDER = (
+    Layout.CSV,
+    Layout.NNUNET,
+    Layout.BRATS2023,
+    Layout.BRATS2021,
+    Layout.REMIND,
+    Layout.FLAT,
+)

@@ -19,6 +19,7 @@ import numpy as np
 from nibabel import orientations
 from scipy import ndimage
 
+from mmhvae.data.background import foreground
 from mmhvae.data.case import Case
 from mmhvae.data.grid import describe_grid, voxel_spacing
 from mmhvae.data.modalities import canonical_modality
@@ -64,12 +65,13 @@ class Prepared:
 
 
 def brain_mask(case: Case) -> np.ndarray:
-    """``(X, Y, Z)`` bool: the provided mask, else the union over present images of > 0."""
+    """``(X, Y, Z)`` bool: the provided mask, else the union over present images of > 0
+    (of the estimated brain for an image whose background is not zero: data/background.py)."""
     if case.mask is not None:
         return np.asarray(case.mask, dtype=bool)
     mask = np.zeros(case.shape, dtype=bool)
-    for image in case.images.values():
-        mask |= image > 0
+    for modality, image in case.images.items():
+        mask |= foreground(image, case.files.images.get(modality, f"{case.case_id} {modality}"))
     return mask
 
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from mmhvae.config import Config
 from mmhvae.data.case import Case, load_case
-from mmhvae.data.layouts import CaseFiles, discover_cases
+from mmhvae.data.layouts import CaseFiles, Split, discover_cases
 from mmhvae.data.preprocess import Prepared, normalised_volumes, prepare_case
 from mmhvae.errors import (
     ConfigError,
@@ -83,6 +83,7 @@ class EvaluationOptions:
     lpips: bool = True
     lpips_weights: str | None = None
     layout: str | None = None
+    split: str | None = None  # nnU-Net: tr or ts; None: imagesTs when present, else imagesTr
     overwrite: bool = False
     montages: bool = True
     progress: bool = True
@@ -201,7 +202,7 @@ def evaluate_models(
     mode = ScenarioMode(options.scenarios)
     out = Path(out)
     _refuse_existing(out, options.overwrite)
-    files = _select_cases(discover_cases(data, options.layout), options.cases)
+    files = _select_cases(discover_cases(data, options.layout, split=options.split), options.cases)
     device = options.device or default_device()
     notes: list[str] = []
     lpips_model = _lpips_model(options, device, notes)
@@ -455,7 +456,8 @@ def _copy_table(
             "copy reference: no training data known (no --copy-from, none recorded in the "
             "run): its correlation table was computed from the EVALUATED cases themselves."
         )
-    cases = discover_cases(source) if source is not None else files
+    # the copy reference's table comes from TRAINING data: its imagesTr half (nnU-Net)
+    cases = discover_cases(source, split=Split.TR) if source is not None else files
 
     def per_case() -> Iterator[dict[tuple[str, str], float]]:
         for case_files in cases:

@@ -117,6 +117,7 @@ def synthesize_dataset(
     allow_synthetic: bool = False,
     format: OutputFormat | str = OutputFormat.CASES,
     dataset_json: str | Path | None = None,
+    split: str | None = None,
 ) -> SynthesisReport:
     """Synthesise the missing (or asked) modalities of every case of ``input``.
 
@@ -127,7 +128,8 @@ def synthesize_dataset(
     (``sampling``). Errors that concern the whole run (checkpoint, unknown
     modality names, no cases) raise; an error in one case (its data, an input pattern the
     method refuses, a failed write) is recorded in ``report.failed`` and the run goes on.
-    ``format`` (synthesis/formats.py): ``cases``, ``brasyn`` or ``nnunet`` (with
+    ``split`` (nnU-Net raw: ``tr`` or ``ts``; None: ``imagesTs`` when there is one, else
+    ``imagesTr``). ``format`` (synthesis/formats.py): ``cases``, ``brasyn`` or ``nnunet`` (with
     ``dataset_json``); the latter two write only into a folder mmhvae made (the marker).
     """
     device = device or default_device()
@@ -156,7 +158,7 @@ def synthesize_dataset(
         model=ModelRecord.of(resolve_checkpoint(model), config.method),
         layout=layout_out,
     )
-    cases = discover_cases(input, layout, allow_synthetic=allow_synthetic)
+    cases = discover_cases(input, layout, allow_synthetic=allow_synthetic, split=split)
     if layout_out.marked:
         output_folder.adopt(output, "synthesize")
     report = SynthesisReport()

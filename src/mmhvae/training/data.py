@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmhvae.config import AugmentConfig, Config
 from mmhvae.data.dataset import SliceDataset, collate_slices, load_prepared_dataset, split_cases
+from mmhvae.data.layouts import Split
 from mmhvae.training.distributed import CaseBalancedSampler, DistInfo
 
 
@@ -50,6 +51,7 @@ def build_training_data(
         layout=config.data.layout or None,
         resample=config.data.resample,
         progress=progress,
+        split=Split.TR,  # training never reads imagesTs (nnU-Net): those are the test cases
     )
     for message in messages:
         warnings.warn(message, stacklevel=2)
