@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from mmhvae.config import Config
-from mmhvae.methods.base import Objective, Sampler
+from mmhvae.methods.base import Method, Objective, Sampler, SharedSampler
 from mmhvae.methods.subset_vae import SubsetVAE
 from mmhvae.methods.subsets import random_singles
 from mmhvae.model.network import absent_as_background
@@ -42,6 +42,11 @@ class MMVAEMethod(SubsetVAE):
             return self.net.draw(skips, one.T, mask, temperature, generator)  # weight (M, B)
 
         return draw
+
+    def shared_sampler(self, images: Tensor, mask: Tensor, temperature: float) -> SharedSampler:
+        """Nothing shared between input patterns: MMVAE's own :meth:`sampler` each time (not
+        the product-of-experts sampler of the parent class)."""
+        return Method.shared_sampler(self, images, mask, temperature)
 
     def deterministic(self, temperature: float) -> bool:
         return False  # the expert is drawn even at temperature 0
