@@ -73,6 +73,12 @@ class ModelConfig:
     se_reduction: int = 4
     disc_channels: int = 32
     disc_layers: int = 3
+    # The decoders predict a correction to a floor instead of the image itself: for each given
+    # modality its own input (identity), for each missing one the per-voxel polynomial
+    # regression of the given ones (methods/regression.py, fitted in closed form on the
+    # training slices before the first step). Their last convolutions start at zero, so the
+    # untrained model already scores what the regression scores (issue 12's residual path).
+    residual_floor: bool = False
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,15 @@ class Method(nn.Module):
         ["mask"] (B, 1, ...) bool, on the method's device."""
         raise NotImplementedError
 
+    @property
+    def prefits(self) -> bool:
+        """True when the method has closed-form parts to fit before its first optimiser step
+        (:meth:`prefit`): the regression floor of ``model.residual_floor``."""
+        return False
+
+    def prefit(self, batches: Iterable[dict[str, Tensor]]) -> None:
+        """Fit the closed-form parts over every training slice (batches as in losses)."""
+
     def fit_closed_form(self, batches: Iterable[dict[str, Tensor]]) -> None:
         """Fit a non-``trainable`` method from every training slice (batches as in losses)."""
         raise NotImplementedError

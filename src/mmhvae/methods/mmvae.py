@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from mmhvae.config import Config
+from mmhvae.errors import ConfigError
 from mmhvae.methods.base import Method, Objective, Sampler, SharedSampler
 from mmhvae.methods.subset_vae import SubsetVAE
 from mmhvae.methods.subsets import random_singles
@@ -53,4 +54,9 @@ class MMVAEMethod(SubsetVAE):
 
 
 def build_mmvae(config: Config, modalities: tuple[str, ...]) -> MMVAEMethod:
+    if config.model.residual_floor:
+        raise ConfigError(
+            "model.residual_floor: not available for mmvae (its mixture draws one expert per "
+            "sample; the floor is defined for products of experts)"
+        )
     return MMVAEMethod(config.model, tuple(modalities), Objective.from_config(config.train))

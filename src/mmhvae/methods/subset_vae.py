@@ -9,6 +9,12 @@ ELBO of losses/elbo.py. They differ in two choices only:
 * which modalities each component must reconstruct (``recon_weights``): every observed
   modality (MMHVAE, MMVAE, MoPoE, MHVAE) or only those of its own subset (MVAE).
 
+With ``model.residual_floor`` the decoders correct a floor instead of drawing the image
+from nothing: each given modality's own image, and for the others the per-voxel regression of
+the given ones (methods/regression.py), fitted in closed form before the first step
+(:meth:`SubsetVAE.prefit`) and kept fixed. Each training component gets the floor of its own
+subset, synthesis the floor of the given modalities.
+
 A *flat* variant switches every spatial latent group off (``latent_channels`` all 0), so the
 only latent is the global top vector and the decoder is the same top-down upsampling path
 without spatial latents. The comparison therefore isolates the posterior.
@@ -19,6 +25,7 @@ Shapes: B batch, K components, M modalities, C channels, H W space, L latent lev
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
@@ -26,6 +33,7 @@ from torch import Tensor
 from mmhvae.config import ModelConfig
 from mmhvae.losses.elbo import ELBOTerms, elbo_terms
 from mmhvae.methods.base import Method, Objective, Sampler, SharedSampler
+from mmhvae.methods.regression import RegressionMethod
 from mmhvae.model.network import MMHVAE
 
 
@@ -50,6 +58,29 @@ class SubsetVAE(Method):
     ) -> None:
         super().__init__(modalities, objective)
         self.net = MMHVAE(flat_config(config) if self.flat else config, self.modalities)
+        self.floor = RegressionMethod(self.modalities) if config.residual_floor else None
+
+    @property
+    def prefits(self) -> bool:
+        return self.floor is not None
+
+    def prefit(self, batches: Iterable[dict[str, Tensor]]) -> None:
+        if self.floor is not None:
+            self.floor.fit_closed_form(batches)
+
+    @torch.no_grad()
+    def floor_images(self, images: Tensor, given: Tensor, mask: Tensor) -> Tensor | None:
+        """What the decoders correct: images (N, M, C, ...), given (N, M) bool, mask (N, 1, ...)
+        -> (N, M, C, ...): each given modality's own image, the regression of the given ones
+        for the others (-1 for a row given nothing); None without ``model.residual_floor``."""
+        if self.floor is None:
+            return None
+        guess = torch.full_like(images, -1.0)
+        rows = given.any(dim=1)  # (N,)
+        if bool(rows.any()):
+            guess[rows] = self.floor.sampler(images[rows], given[rows], mask[rows], 0.0, None)()
+        keep = given.reshape(*given.shape, *([1] * (images.ndim - 2)))  # (N, M, 1, ...)
+        return torch.where(keep, images, guess)
 
     def components(self, present: Tensor, k: int) -> Tensor:
         """present (B, M) bool -> the K input subsets (B, K, M) bool, each non-empty inside O."""
@@ -63,7 +94,7 @@ class SubsetVAE(Method):
     def losses(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:
         images, present, mask = batch["images"], batch["present"].bool(), batch["mask"]
         subsets = self.components(present, self.objective.components)  # (B, K, M)
-        out = self.net(images, present, subsets, mask)
+        out = self.net(images, present, subsets, mask, floor=self._component_floor(batch, subsets))
         valid = (subsets & present[:, None, :]).any(dim=2).T  # (K, B)
         return elbo_terms(
             out.decoded,
@@ -73,6 +104,17 @@ class SubsetVAE(Method):
             valid,
             self.objective.kl_weight(step),
         )
+
+    def _component_floor(self, batch: dict[str, Tensor], subsets: Tensor) -> Tensor | None:
+        """The floor of every component (K*B, M, C, ...), row k * B + b, or None."""
+        if self.floor is None:
+            return None
+        images, present, mask = batch["images"], batch["present"].bool(), batch["mask"].bool()
+        b, k = subsets.shape[:2]
+        given = (subsets.bool() & present[:, None, :]).transpose(0, 1).reshape(k * b, -1)
+        stacked = images.expand(k, *images.shape).reshape(k * b, *images.shape[1:])
+        masks = mask.expand(k, *mask.shape).reshape(k * b, *mask.shape[1:])
+        return self.floor_images(stacked, given, masks)
 
     def sampler(
         self,
@@ -91,6 +133,7 @@ class SubsetVAE(Method):
 
         def sampler(present: Tensor, generator: torch.Generator | None) -> Sampler:
             skips, weight = self.net.condition(images, present, memo)
-            return lambda: self.net.draw(skips, weight, mask, temperature, generator)
+            floor = self.floor_images(images, present, mask)
+            return lambda: self.net.draw(skips, weight, mask, temperature, generator, floor)
 
         return sampler

@@ -1,5 +1,9 @@
 """One decoder head per modality: a few residual blocks on the full-resolution state, a 3x3
-conv to the image channels, tanh into [-1, 1], and the background set to -1 (the brain mask)."""
+conv to the image channels, tanh into [-1, 1], and the background set to -1 (the brain mask).
+
+With ``model.residual_floor`` the head's output is a correction added to a floor image given
+by the caller (clamped to [-1, 1]); its last convolution starts at zero, so the first output
+is the floor itself."""
 
 from __future__ import annotations
 
@@ -25,6 +29,12 @@ class DecoderHead(nn.Module):
             nn.SiLU(),
             conv(dims, width, config.in_channels, 3),
         )
+        if config.residual_floor:  # start as the floor: a zero correction
+            last = self.body[-1]
+            assert isinstance(last, nn.Conv2d | nn.Conv3d)
+            nn.init.zeros_(last.weight)
+            if last.bias is not None:
+                nn.init.zeros_(last.bias)
 
     def forward(self, h: Tensor) -> Tensor:
         return torch.tanh(self.body(h))
@@ -37,8 +47,11 @@ class Decoders(nn.Module):
         super().__init__()
         self.heads = nn.ModuleDict({m: DecoderHead(config) for m in modalities})
 
-    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        """mask (N, 1, ...) bool: voxels outside it are -1 in every modality."""
+    def forward(self, h: Tensor, mask: Tensor, floor: Tensor | None = None) -> Tensor:
+        """mask (N, 1, ...) bool: voxels outside it are -1 in every modality. ``floor``
+        (N, M, C, ...): the heads' outputs are corrections to it, clamp(floor + head, -1, 1)."""
         images = torch.stack([head(h) for head in self.heads.values()], dim=1)  # (N, M, C, ...)
+        if floor is not None:
+            images = (floor.to(images.dtype) + images).clamp(-1.0, 1.0)
         background = torch.tensor(-1.0, dtype=images.dtype, device=images.device)
         return torch.where(mask[:, None], images, background)

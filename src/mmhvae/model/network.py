@@ -113,16 +113,18 @@ class MMHVAE(nn.Module):
         mask: Tensor,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        floor: Tensor | None = None,
     ) -> VAEOutput:
         """images (B, M, C, ...), present (B, M) bool, subsets (B, K, M) bool (the experts of
-        component k; intersected with ``present``), mask (B, 1, ...) bool."""
+        component k; intersected with ``present``), mask (B, 1, ...) bool; ``floor``
+        (K*B, M, C, ...) what the decoders correct (``model.residual_floor``), or None."""
         b, k = subsets.shape[:2]
         skips = self.encode(absent_as_background(images, present))
         experts = subsets.bool() & present.bool()[:, None, :]  # (B, K, M)
         weight = experts.transpose(0, 1).reshape(k * b, -1).T  # (M, K*B)
         h, kl = self.topdown(skips, weight, temperature, generator)  # (K*B, c0, ...), (K*B, L)
         masks = mask.expand(k, *mask.shape).reshape(k * b, *mask.shape[1:])  # (K*B, 1, ...)
-        decoded = self.decoders(h, masks)  # (K*B, M, C, ...)
+        decoded = self.decoders(h, masks, floor)  # (K*B, M, C, ...)
         return VAEOutput(
             decoded=decoded.reshape(k, b, *decoded.shape[1:]),  # (K, B, M, C, ...)
             kl=kl.mean(dim=0),
@@ -155,8 +157,10 @@ class MMHVAE(nn.Module):
         mask: Tensor,
         temperature: float,
         generator: torch.Generator | None = None,
+        floor: Tensor | None = None,
     ) -> Tensor:
         """One sample of every modality from the posterior given by :meth:`condition`, every
-        latent std times ``temperature``: (B, M, C, ...) in [-1, 1], -1 outside ``mask``."""
+        latent std times ``temperature``: (B, M, C, ...) in [-1, 1], -1 outside ``mask``
+        (``floor`` (B, M, C, ...): what the decoders correct, as in :meth:`forward`)."""
         h, _ = self.topdown(skips, weight, temperature, generator)
-        return self.decoders(h, mask.bool())
+        return self.decoders(h, mask.bool(), floor)

@@ -15,12 +15,14 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -119,6 +121,8 @@ def _fit(
         return _fit_closed_form(
             run, config, dataset, nets, meter, log, extra, clock, val_batch, sampling, info
         )
+    if not state and nets.method.prefits:  # resumed runs restore the fitted parts
+        nets.method.prefit(_every_training_slice(dataset, info, "fit the floor"))
     batches = batch_stream(dataset, config, info, batch_size, start)
     first_val: dict[str, float] = {}
     if not state and info.is_main:
@@ -172,6 +176,17 @@ def _fit(
     )
 
 
+def _every_training_slice(
+    dataset: TrainingData, info: ddp.DistInfo, desc: str
+) -> Iterator[dict[str, Tensor]]:
+    """Every training slice once, in order (augmented as configured), in batches on the
+    device, with a progress bar: what closed-form fits read."""
+    loader = DataLoader(dataset.train, batch_size=VAL_BATCH, collate_fn=collate_slices)
+    batches = tqdm(loader, total=len(loader), desc=desc, unit="batch", disable=not info.is_main)
+    for batch in batches:
+        yield {k: batch[k].to(info.device) for k in ("images", "present", "mask")}
+
+
 def _fit_closed_form(
     run: RunFolder,
     config: Config,
@@ -187,11 +202,7 @@ def _fit_closed_form(
 ) -> TrainResult:
     """A method without optimiser steps: one pass over every training slice (in order, as
     augmentation configures them), validation, and the checkpoints of step 0."""
-    loader = DataLoader(dataset.train, batch_size=VAL_BATCH, collate_fn=collate_slices)
-    on_device = ({k: b[k].to(info.device) for k in ("images", "present", "mask")} for b in loader)
-    nets.method.fit_closed_form(
-        tqdm(on_device, total=len(loader), desc="fit", unit="batch", disable=not info.is_main)
-    )
+    nets.method.fit_closed_form(_every_training_slice(dataset, info, "fit"))
     val: dict[str, float] = {}
     if info.is_main:
         val = validate(nets.method, val_batch, sampling)
