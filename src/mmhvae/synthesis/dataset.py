@@ -190,9 +190,10 @@ def _one_case(
         return
     case = load_case(files, modalities, resample=config.data.resample)
     report.warnings += case.warnings
-    # an all-zero volume counts as absent only once loaded: plan again
+    # an all-zero volume counts as absent only once loaded: plan again only then
     present = [m for m in files.images if m in case.images or m not in modalities]
-    outputs = _plan(files, output, options, present, modalities)
+    if present != list(files.images):
+        outputs = _plan(files, output, options, present, modalities)
     if options.layout.nnunet is not None:
         check_copies(outputs, case, options.layout.nnunet.file_ending)
     plan = outputs.plan
