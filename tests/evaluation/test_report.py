@@ -77,13 +77,15 @@ def test_report_shows_slices_as_the_model_sees_them(axcodes: tuple[str, str, str
     report's view of the same RAS volume must be the very same image, whatever the file's
     voxel order."""
     rng = np.random.default_rng(0)
-    ras = rng.random((6, 6, 4)).astype(np.float32) + 0.5  # no background: nothing cropped
+    ras = rng.random((6, 6, 4)).astype(np.float32) + 0.5  # no background at all
     ras_ornt = orientations.axcodes2ornt(("R", "A", "S"))
     to_file = orientations.ornt_transform(ras_ornt, orientations.axcodes2ornt(axcodes))
     image = nib.Nifti1Image(ras, np.eye(4)).as_reoriented(to_file)
     data, affine = np.asarray(image.dataobj), image.affine
     files = CaseFiles("c", {}, None, None, Layout.CSV)
-    case = Case("c", {"t1": data}, affine, nib.Nifti1Header(), data.shape, None, None, files, "t1")
+    everywhere = np.ones(data.shape, bool)  # the whole field of view is brain: nothing cropped
+    header = nib.Nifti1Header()
+    case = Case("c", {"t1": data}, affine, header, data.shape, None, everywhere, files, "t1")
     assert nib.aff2axcodes(affine) == axcodes
     prepared = prepare_case(case, ["t1"], image_size=6)
     shown = np.stack([axial_view(ras, z) for z in range(4)])
