@@ -107,6 +107,11 @@ def ssim_maps(a: ArrayLike, b: ArrayLike) -> Float:
     vx = _smooth(x * x) - ux * ux
     vy = _smooth(y * y) - uy * uy
     vxy = _smooth(x * y) - ux * uy
+    return _ssim_of_moments(ux, uy, vx, vy, vxy)
+
+
+def _ssim_of_moments(ux: Float, uy: Float, vx: Float, vy: Float, vxy: Float) -> Float:
+    """SSIM from the local means, variances and covariance (the formula of :func:`ssim_maps`)."""
     c1, c2 = K1**2, K2**2
     num = (2 * ux * uy + c1) * (2 * vxy + c2)
     den = (ux**2 + uy**2 + c1) * (vx + vy + c2)
@@ -345,10 +350,7 @@ class Reference:
         ux, uy = _smooth(slab), self.truth_mean
         vx = _smooth(slab * slab) - ux * ux
         vxy = _smooth(slab * self.truth_slab) - ux * uy
-        c1, c2 = K1**2, K2**2
-        num = (2 * ux * uy + c1) * (2 * vxy + c2)
-        den = (ux**2 + uy**2 + c1) * (vx + self.truth_var + c2)
-        return num / den
+        return _ssim_of_moments(ux, uy, vx, self.truth_var, vxy)
 
 
 def _psnr_of(err: float) -> float:
