@@ -104,11 +104,19 @@ def normalised_volumes(
 
 
 def prepare_case(
-    case: Case, modalities: Sequence[str], image_size: int, spacing: float = 0.0
+    case: Case,
+    modalities: Sequence[str],
+    image_size: int,
+    spacing: float = 0.0,
+    brain: np.ndarray | None = None,
 ) -> Prepared:
-    """Normalise, reorient, optionally resample in-plane and crop/pad ``case``."""
+    """Normalise, reorient, optionally resample in-plane and crop/pad ``case``.
+
+    ``brain``: :func:`brain_mask` of ``case`` when the caller already has it (synthesis and
+    evaluation need it on the original grid too): an estimated mask (data/background.py) is
+    then computed, and warned about, once per case."""
     modalities = tuple(canonical_modality(m) for m in modalities)
-    mask = brain_mask(case)
+    mask = brain_mask(case) if brain is None else np.asarray(brain, dtype=bool)
     if not mask.any():
         raise DataError(f"case {case.case_id}: empty brain mask (no voxel > 0 and no mask file)")
     ornt = orientations.ornt_transform(

@@ -276,7 +276,7 @@ def _evaluate_case(
     rows: list[Row] = []
     montages: list[tuple[str, Path]] = []
     for model in models:
-        prepared = _prepared(case, model, prepared_cache)
+        prepared = _prepared(case, model, mask, prepared_cache)
         new_rows, shown = _score_model(
             model, case, prepared, scored, mode, options, device, lpips_model, out, table
         )
@@ -327,12 +327,14 @@ def _ground_truth(case: Case, normalised: dict[str, np.ndarray], mask: np.ndarra
     return scored
 
 
-def _prepared(case: Case, model: LoadedModel, cache: dict[tuple[Any, ...], Prepared]) -> Prepared:
+def _prepared(
+    case: Case, model: LoadedModel, brain: np.ndarray, cache: dict[tuple[Any, ...], Prepared]
+) -> Prepared:
     config: Config = model.config
     key = (model.method.modalities, config.model.image_size, config.data.spacing)
     if key not in cache:
         cache[key] = prepare_case(
-            case, model.method.modalities, config.model.image_size, config.data.spacing
+            case, model.method.modalities, config.model.image_size, config.data.spacing, brain
         )
     return cache[key]
 

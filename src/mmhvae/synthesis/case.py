@@ -90,12 +90,13 @@ def synthesize_loaded_case(
 ) -> dict[str, VolumePair]:
     """Synthesise ``plan.targets`` of a loaded case from ``plan.inputs`` (original grid)."""
     modalities = tuple(method.modalities)
-    prepared = prepare_case(case, modalities, config.model.image_size, config.data.spacing)
-    present = np.array([m in plan.inputs for m in modalities], dtype=bool)
-    result = synthesize_slices(method, prepared.images, present, prepared.mask, options)
     # In-plane resampling (config.data.spacing > 0) blurs the brain's edge on the way back:
     # the original-grid mask decides what is brain, as for the inputs.
     brain = brain_mask(case)
+    size, spacing = config.model.image_size, config.data.spacing
+    prepared = prepare_case(case, modalities, size, spacing, brain)
+    present = np.array([m in plan.inputs for m in modalities], dtype=bool)
+    result = synthesize_slices(method, prepared.images, present, prepared.mask, options)
     volumes: dict[str, VolumePair] = {}
     for target in plan.targets:
         index = modalities.index(target)
