@@ -14,7 +14,7 @@ from mmhvae.data.layouts import discover_cases
 from mmhvae.data.preprocess import normalised_volumes
 from mmhvae.errors import DataError
 from mmhvae.methods.sampling import SamplingOptions
-from mmhvae.synthesis.case import plan_synthesis, synthesize_case
+from mmhvae.synthesis.case import plan_synthesis, synthesize_case, synthesize_loaded_case
 
 from .fakes import MeanOfPresent
 
@@ -98,3 +98,25 @@ def test_oblique_case_comes_back_on_its_own_grid_exactly(oblique_case: Path) -> 
     for mean, std in volumes.values():
         assert std is None and mean.dtype == np.float32 and mean.shape == (40, 36, 9)
         np.testing.assert_allclose(mean, np.where(mask, expected, 0), atol=1e-6)
+
+
+def test_progress_follows_every_brain_slice_of_the_case(oblique_case: Path) -> None:
+    """synthesize's per-case bar: (done, total) after each slice batch, ending at total."""
+    config = load_config("tiny", ["model.image_size=48", "data.spacing=0"])
+    (files,) = discover_cases(oblique_case)
+    case = load_case(files, MODALITIES)
+    plan = plan_synthesis("obl", MODALITIES, list(files.images))
+    calls: list[tuple[int, int]] = []
+    synthesize_loaded_case(
+        MeanOfPresent(MODALITIES),
+        case,
+        config,
+        plan,
+        SamplingOptions(temperature=0.0, batch_size=2),
+        lambda done, total: calls.append((done, total)),
+    )
+    brain = normalised_volumes(case, MODALITIES)[1]
+    slices = int(brain.any(axis=(0, 1)).sum())  # axial slices holding brain
+    assert slices > 2 and calls[-1] == (slices, slices)
+    assert [d for d, _ in calls] == sorted({d for d, _ in calls})  # strictly increasing
+    assert len(calls) == -(-slices // 2)  # one call per batch of 2 slices

@@ -109,10 +109,19 @@ def foreground(data: np.ndarray, where: str | Path) -> np.ndarray:
     problem = background_problem(data)
     if problem is None:
         return data > 0
+    if (str(where), problem) not in _WARNED:  # once per file and process, not per caller
+        _WARNED.add((str(where), problem))
+        _warn_estimated(where, problem)
+    return estimated_brain_mask(data)
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_estimated(where: str | Path, problem: str) -> None:
     log.warning(
         "%s %s: its brain mask is estimated from the background instead of voxels > 0 "
         "(give a brain mask file to use your own)",
         where,
         problem,
     )
-    return estimated_brain_mask(data)

@@ -8,7 +8,7 @@ saved with the reference volume's affine and header.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +21,7 @@ from mmhvae.data.preprocess import GridInfo, brain_mask, prepare_case, to_origin
 from mmhvae.errors import DataError
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
-from mmhvae.synthesis.slices import synthesize_slices
+from mmhvae.synthesis.slices import brain_slices, synthesize_slices_patterns
 
 VolumePair = tuple[np.ndarray, "np.ndarray | None"]
 
@@ -87,8 +87,10 @@ def synthesize_loaded_case(
     config: Config,
     plan: SynthesisPlan,
     options: SamplingOptions,
+    progress: Callable[[int, int], object] | None = None,
 ) -> dict[str, VolumePair]:
-    """Synthesise ``plan.targets`` of a loaded case from ``plan.inputs`` (original grid)."""
+    """Synthesise ``plan.targets`` of a loaded case from ``plan.inputs`` (original grid).
+    ``progress(done, total)`` follows the brain slices as their batches finish."""
     modalities = tuple(method.modalities)
     # In-plane resampling (config.data.spacing > 0) blurs the brain's edge on the way back:
     # the original-grid mask decides what is brain, as for the inputs.
@@ -96,7 +98,17 @@ def synthesize_loaded_case(
     size, spacing = config.model.image_size, config.data.spacing
     prepared = prepare_case(case, modalities, size, spacing, brain)
     present = np.array([m in plan.inputs for m in modalities], dtype=bool)
-    result = synthesize_slices(method, prepared.images, present, prepared.mask, options)
+    total, done = int(brain_slices(prepared.mask).size), 0
+
+    def advance(slices: int) -> None:
+        nonlocal done
+        done += slices
+        if progress is not None:
+            progress(done, total)
+
+    result = synthesize_slices_patterns(
+        method, prepared.images, [present], prepared.mask, options, advance
+    )[0]
     volumes: dict[str, VolumePair] = {}
     for target in plan.targets:
         index = modalities.index(target)

@@ -28,7 +28,7 @@ from mmhvae.errors import DataError, failure_message
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.runs import load_method, resolve_checkpoint
-from mmhvae.synthesis.case import known_modalities, synthesize_loaded_case
+from mmhvae.synthesis.case import VolumePair, known_modalities, synthesize_loaded_case
 from mmhvae.synthesis.formats import (
     STD_SUFFIX,
     CaseOutputs,
@@ -97,6 +97,7 @@ class SynthesisOptions:
     overwrite: bool = False
     model: ModelRecord | None = None  # for the outputs' descrip and sidecars
     layout: OutputLayout = OutputLayout()  # --format, --suffix, the nnU-Net channels
+    progress: bool = True  # a bar per case over its brain slices (beside the one over cases)
 
 
 def synthesize_dataset(
@@ -157,6 +158,7 @@ def synthesize_dataset(
         overwrite=overwrite,
         model=ModelRecord.of(resolve_checkpoint(model), config.method),
         layout=layout_out,
+        progress=progress,
     )
     cases = discover_cases(input, layout, allow_synthetic=allow_synthetic, split=split)
     if layout_out.marked:
@@ -197,9 +199,20 @@ def _one_case(
     if options.layout.nnunet is not None:
         check_copies(outputs, case, options.layout.nnunet.file_ending)
     plan = outputs.plan
-    volumes = (
-        synthesize_loaded_case(method, case, config, plan, options.sampling) if plan.targets else {}
-    )
+    volumes: dict[str, VolumePair] = {}
+    if plan.targets:
+        with tqdm(
+            desc=f"{files.case_id}: {'+'.join(plan.inputs)} -> {'+'.join(plan.targets)}",
+            unit="slice",
+            leave=False,
+            disable=not options.progress,
+        ) as bar:
+
+            def advance(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            volumes = synthesize_loaded_case(method, case, config, plan, options.sampling, advance)
     used = {m: files.images[m] for m in plan.inputs} | ({"mask": files.mask} if files.mask else {})
     report.written += write_case(
         outputs,
