@@ -130,3 +130,31 @@ def test_the_trainer_fits_the_floor_before_training(shared_data: Path, tmp_path:
     assert main(argv) == 0
     method, _, _ = load_method(run, "cpu")
     assert method.floor is not None and method.floor.coef.abs().sum() > 0
+
+
+def test_the_decoder_heads_read_the_floor(real_batch) -> None:  # noqa: F811
+    """Once the last convolution is not zero the correction depends on the floor itself (the
+    head sees it beside the state), not only on the latent state: the same state with another
+    floor gives another correction."""
+    batch = _batch(real_batch)
+    method = _fitted(batch)
+    torch.manual_seed(3)
+    for head in method.net.decoders.heads.values():
+        torch.nn.init.normal_(head.body[-1].weight, std=0.1)  # as if trained
+    images, present, mask = batch["images"], batch["present"], batch["mask"]
+    subsets = torch.tensor([[[True, False, False, False]]] * 2)  # K = 1: t1 alone
+    method.eval()
+    base = method._component_floor(batch, subsets)
+    assert base is not None
+    # compared where no clamping at +-1 can happen, inside the brain
+    where = mask[:, None].bool().expand_as(base) & (base.abs() < 0.4)
+    corrections = []
+    with torch.no_grad():
+        for scale in (1.0, 1.0, 0.5):
+            floor = base * scale
+            draws = torch.Generator().manual_seed(0)  # the same latent draws every time
+            out = method.net(images, present, subsets, mask, generator=draws, floor=floor)
+            decoded = out.decoded.reshape(floor.shape)  # (K, B, ...) -> (K*B, ...)
+            corrections.append((decoded - floor)[where])
+    torch.testing.assert_close(corrections[0], corrections[1])  # deterministic given the floor
+    assert not torch.allclose(corrections[0], corrections[2], atol=1e-4)

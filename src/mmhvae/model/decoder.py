@@ -2,8 +2,11 @@
 conv to the image channels, tanh into [-1, 1], and the background set to -1 (the brain mask).
 
 With ``model.residual_floor`` the head's output is a correction added to a floor image given
-by the caller (clamped to [-1, 1]); its last convolution starts at zero, so the first output
-is the floor itself."""
+by the caller (clamped to [-1, 1]), and the head sees that floor too: its first convolution
+reads the state and the floor together, so the correction can depend on the floor's own
+neighbourhood (a per-voxel regression is noisy: the head can learn to smooth and sharpen it)
+and not only on what the latent state recalls of it. The last convolution starts at zero, so
+the first output is the floor itself."""
 
 from __future__ import annotations
 
@@ -20,6 +23,10 @@ class DecoderHead(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         dims, width = config.spatial_dims, config.channels[0]
+        # the state and this modality's floor, (N, c_0 + C, ...) -> (N, c_0, ...)
+        self.merge = (
+            conv(dims, width + config.in_channels, width, 3) if config.residual_floor else None
+        )
         self.body = nn.Sequential(
             *(
                 ResidualBlock(dims, width, config.se_reduction)
@@ -36,7 +43,12 @@ class DecoderHead(nn.Module):
             if last.bias is not None:
                 nn.init.zeros_(last.bias)
 
-    def forward(self, h: Tensor) -> Tensor:
+    def forward(self, h: Tensor, floor: Tensor | None = None) -> Tensor:
+        """h (N, c_0, ...), floor (N, C, ...) with ``model.residual_floor`` -> (N, C, ...)."""
+        if self.merge is not None:
+            if floor is None:
+                raise ValueError("model.residual_floor: the decoder head needs the floor image")
+            h = self.merge(torch.cat([h, floor.to(h.dtype)], dim=1))
         return torch.tanh(self.body(h))
 
 
@@ -50,7 +62,10 @@ class Decoders(nn.Module):
     def forward(self, h: Tensor, mask: Tensor, floor: Tensor | None = None) -> Tensor:
         """mask (N, 1, ...) bool: voxels outside it are -1 in every modality. ``floor``
         (N, M, C, ...): the heads' outputs are corrections to it, clamp(floor + head, -1, 1)."""
-        images = torch.stack([head(h) for head in self.heads.values()], dim=1)  # (N, M, C, ...)
+        floors = [None if floor is None else floor[:, i] for i in range(len(self.heads))]
+        images = torch.stack(
+            [head(h, f) for head, f in zip(self.heads.values(), floors, strict=True)], dim=1
+        )  # (N, M, C, ...)
         if floor is not None:
             images = (floor.to(images.dtype) + images).clamp(-1.0, 1.0)
         background = torch.tensor(-1.0, dtype=images.dtype, device=images.device)
