@@ -34,7 +34,7 @@ from mmhvae.config import ModelConfig
 from mmhvae.losses.elbo import ELBOTerms, elbo_terms
 from mmhvae.methods.base import Method, Objective, Sampler, SharedSampler
 from mmhvae.methods.regression import RegressionMethod
-from mmhvae.model.network import MMHVAE
+from mmhvae.model.network import MMHVAE, component_experts, per_component
 
 
 def flat_config(config: ModelConfig) -> ModelConfig:
@@ -109,12 +109,10 @@ class SubsetVAE(Method):
         """The floor of every component (K*B, M, C, ...), row k * B + b, or None."""
         if self.floor is None:
             return None
-        images, present, mask = batch["images"], batch["present"].bool(), batch["mask"].bool()
-        b, k = subsets.shape[:2]
-        given = (subsets.bool() & present[:, None, :]).transpose(0, 1).reshape(k * b, -1)
-        stacked = images.expand(k, *images.shape).reshape(k * b, *images.shape[1:])
-        masks = mask.expand(k, *mask.shape).reshape(k * b, *mask.shape[1:])
-        return self.floor_images(stacked, given, masks)
+        k = subsets.shape[1]
+        given = component_experts(subsets, batch["present"])  # (K*B, M)
+        images, mask = per_component(batch["images"], k), per_component(batch["mask"].bool(), k)
+        return self.floor_images(images, given, mask)
 
     def sampler(
         self,

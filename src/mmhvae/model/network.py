@@ -40,6 +40,20 @@ def absent_as_background(images: Tensor, present: Tensor) -> Tensor:
     return torch.where(keep, images, torch.full((), -1.0, dtype=images.dtype, device=images.device))
 
 
+def per_component(x: Tensor, k: int) -> Tensor:
+    """(B, ...) -> (K*B, ...): the batch repeated for each of K components, row k * B + b =
+    x[b] (the row order of the top-down path and the decoders)."""
+    return x.expand(k, *x.shape).reshape(k * x.shape[0], *x.shape[1:])
+
+
+def component_experts(subsets: Tensor, present: Tensor) -> Tensor:
+    """subsets (B, K, M), present (B, M) bool -> (K*B, M) bool: the experts of each component
+    row (its subset inside the observed set), row k * B + b."""
+    b, k = subsets.shape[:2]
+    experts = subsets.bool() & present.bool()[:, None, :]  # (B, K, M)
+    return experts.transpose(0, 1).reshape(k * b, -1)
+
+
 def check_model_config(config: ModelConfig) -> None:
     """Raise ConfigError when the architecture cannot be built."""
     scales = len(config.channels)
@@ -120,11 +134,9 @@ class MMHVAE(nn.Module):
         (K*B, M, C, ...) what the decoders correct (``model.residual_floor``), or None."""
         b, k = subsets.shape[:2]
         skips = self.encode(absent_as_background(images, present))
-        experts = subsets.bool() & present.bool()[:, None, :]  # (B, K, M)
-        weight = experts.transpose(0, 1).reshape(k * b, -1).T  # (M, K*B)
+        weight = component_experts(subsets, present).T  # (M, K*B)
         h, kl = self.topdown(skips, weight, temperature, generator)  # (K*B, c0, ...), (K*B, L)
-        masks = mask.expand(k, *mask.shape).reshape(k * b, *mask.shape[1:])  # (K*B, 1, ...)
-        decoded = self.decoders(h, masks, floor)  # (K*B, M, C, ...)
+        decoded = self.decoders(h, per_component(mask, k), floor)  # (K*B, M, C, ...)
         return VAEOutput(
             decoded=decoded.reshape(k, b, *decoded.shape[1:]),  # (K, B, M, C, ...)
             kl=kl.mean(dim=0),
