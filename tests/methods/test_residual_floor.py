@@ -158,3 +158,15 @@ def test_the_decoder_heads_read_the_floor(real_batch) -> None:  # noqa: F811
             corrections.append((decoded - floor)[where])
     torch.testing.assert_close(corrections[0], corrections[1])  # deterministic given the floor
     assert not torch.allclose(corrections[0], corrections[2], atol=1e-4)
+
+
+def test_with_the_floor_a_component_reconstructs_only_what_it_was_not_given() -> None:
+    """A given modality's floor is its own image: its L1 would only pull the heads' correction
+    to zero (also where the floor is the regression), so it carries no weight."""
+    present = torch.tensor([[True, True, True, False]])
+    subsets = torch.tensor([[[True, False, False, False], [True, True, True, True]]])
+    floored = _floored().recon_weights(subsets, present)  # (K, B, M)
+    assert floored.tolist() == [[[False, True, True, False]], [[False, False, False, False]]]
+    torch.manual_seed(0)
+    plain = build_method(Config(method="mmhvae", model=MICRO), MODALITIES)
+    assert plain.recon_weights(subsets, present).tolist() == [[[True, True, True, False]]] * 2
