@@ -21,6 +21,7 @@ import numpy as np
 from mmhvae.cli.options import add_split
 from mmhvae.data.background import background_problem
 from mmhvae.data.case import choose_reference, image_problem
+from mmhvae.data.coverage import coverage_warnings
 from mmhvae.data.grid import describe_grid, grid_mismatches, voxel_spacing
 from mmhvae.data.layouts import CaseFiles, Layout, discover_cases
 from mmhvae.data.modalities import sort_modalities
@@ -139,6 +140,7 @@ def _inspect(
         for m, path in case.synthetic.items()
     ]
     grids: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
+    voxels: dict[str, np.ndarray] = {}  # the images read with --check-voxels
     files = {**case.images, "seg": case.seg, "mask": case.mask}
     for name, path in files.items():
         if path is None:
@@ -153,8 +155,10 @@ def _inspect(
                 if unusable is not None:
                     problems.append(f"{case.case_id}: {path} {unusable} ({name} treated as absent)")
                     grids.pop(name)
-                elif name in case.images and case.mask is None:
-                    problems.extend(_background(case.case_id, path, volume.data))
+                elif name in case.images:
+                    voxels[name] = volume.data
+                    if case.mask is None:
+                        problems.extend(_background(case.case_id, path, volume.data))
         except DataError as error:
             problems.append(f"{case.case_id}: {error}")
             grids.pop(name, None)
@@ -176,6 +180,8 @@ def _inspect(
             f"{case.case_id}: volumes on different grids ({reference} "
             f"{describe_grid(shape, affine)} vs {detail}): {action}"
         )
+    on_grid = {m: v for m, v in voxels.items() if m in grids and m not in off}
+    problems += coverage_warnings(case.case_id, on_grid, case.images)
     size = "x".join(str(s) for s in shape)
     spacing = "x".join(f"{s:.2f}" for s in voxel_spacing(affine))
     return [case.case_id, *marks, *labels, size, spacing], problems, notes

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import nibabel as nib
 import numpy as np
 
+from mmhvae.data.coverage import coverage_warnings
 from mmhvae.data.grid import describe_grid, grid_mismatches, resample_to_grid
 from mmhvae.data.layouts import CaseFiles
 from mmhvae.data.modalities import REFERENCE_PREFERENCE, canonical_modality, sort_modalities
@@ -146,6 +147,11 @@ def load_case(
                 )
                 del volumes[name]
         sorted_present = sort_modalities(volumes)
+    warnings += coverage_warnings(
+        files.case_id,
+        {name: volumes[name].data for name in sorted_present},
+        {name: volumes[name].path for name in sorted_present},
+    )
     return Case(
         case_id=files.case_id,
         images={name: volumes[name].data for name in sorted_present},
