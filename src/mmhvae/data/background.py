@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 log = logging.getLogger(__name__)
+_WARNED: set[tuple[str, str]] = set()  # (file, problem) already warned about by foreground()
 
 # More border voxels than this off zero: the background is not zero.
 BORDER_NONZERO_SHARE = 0.5
@@ -111,17 +112,10 @@ def foreground(data: np.ndarray, where: str | Path) -> np.ndarray:
         return data > 0
     if (str(where), problem) not in _WARNED:  # once per file and process, not per caller
         _WARNED.add((str(where), problem))
-        _warn_estimated(where, problem)
+        log.warning(
+            "%s %s: its brain mask is estimated from the background instead of voxels > 0 "
+            "(give a brain mask file to use your own)",
+            where,
+            problem,
+        )
     return estimated_brain_mask(data)
-
-
-_WARNED: set[tuple[str, str]] = set()
-
-
-def _warn_estimated(where: str | Path, problem: str) -> None:
-    log.warning(
-        "%s %s: its brain mask is estimated from the background instead of voxels > 0 "
-        "(give a brain mask file to use your own)",
-        where,
-        problem,
-    )

@@ -21,7 +21,7 @@ from mmhvae.data.preprocess import GridInfo, brain_mask, prepare_case, to_origin
 from mmhvae.errors import DataError
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
-from mmhvae.synthesis.slices import brain_slices, synthesize_slices_patterns
+from mmhvae.synthesis.slices import brain_slices, synthesize_slices
 
 VolumePair = tuple[np.ndarray, "np.ndarray | None"]
 
@@ -106,9 +106,7 @@ def synthesize_loaded_case(
         if progress is not None:
             progress(done, total)
 
-    result = synthesize_slices_patterns(
-        method, prepared.images, [present], prepared.mask, options, advance
-    )[0]
+    result = synthesize_slices(method, prepared.images, present, prepared.mask, options, advance)
     volumes: dict[str, VolumePair] = {}
     for target in plan.targets:
         index = modalities.index(target)

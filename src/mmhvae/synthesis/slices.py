@@ -51,6 +51,7 @@ def synthesize_slices(
     present: Sequence[bool] | np.ndarray,
     mask: np.ndarray,
     options: SamplingOptions,
+    progress: Callable[[int], object] | None = None,
 ) -> SliceSynthesis:
     """Every modality of ``method`` from the ``present`` ones, for all slices of one case.
 
@@ -59,9 +60,9 @@ def synthesize_slices(
     output is 0, as the background of every slice). Sampling follows ``options``, from a
     generator seeded with ``options.seed``, so a call is repeatable and leaves the caller's
     RNG untouched. The std is per voxel over ``options.samples`` samples, halved into
-    [0, 1] units; None for one sample.
+    [0, 1] units; None for one sample. ``progress(slices)`` follows the slice batches.
     """
-    return synthesize_slices_patterns(method, images, [present], mask, options)[0]
+    return synthesize_slices_patterns(method, images, [present], mask, options, progress)[0]
 
 
 def synthesize_slices_patterns(
