@@ -1,6 +1,7 @@
 """Median time of one training step of a config (default: tiny) on random slices, GAN on.
 
-    .venv/bin/python benchmarks/bench_train.py [--config tiny] [--steps 5] [--device cpu]
+    .venv/bin/python benchmarks/bench_train.py [--config tiny] [--steps 5] [--device cpu] \
+        [--set train.components=1 ...]
 
 A step = generator half (K components, recon + KL + adversarial term) + discriminator half,
 exactly the trainer's ``train_step``. Inputs are random values in [-1, 1], all modalities
@@ -26,8 +27,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
     args = parser.parse_args()
-    config = load_config(args.config, ["train.gan_start=0", "train.disc_start=0"])
+    config = load_config(args.config, ["train.gan_start=0", "train.disc_start=0", *args.set])
     modalities = ("t1", "t1ce", "t2", "flair")
     info = DistInfo(0, 1, 0, torch.device(args.device))
     torch.manual_seed(0)
