@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mmhvae.config import Config, ModelConfig, TrainConfig
+from mmhvae.errors import ConfigError
 from mmhvae.methods.mmhvae import MMHVAEMethod
 from mmhvae.methods.registry import build_method
 
@@ -115,3 +116,20 @@ def test_the_builder_reads_the_objective_from_the_train_section() -> None:
     method = build_method(config, MODALITIES)
     assert (method.objective.components, method.objective.beta) == (5, 0.01)
     assert method.objective.kl_weight(10**6) == 0.01
+
+
+def test_one_anchored_component_is_refused_one_uniform_component_trains_subsets() -> None:
+    one = dataclasses.replace(TRAIN, components=1)
+    with pytest.raises(ConfigError, match="mixture=uniform"):
+        build_method(Config(model=SMALL, train=one), MODALITIES)
+    uniform = build_method(
+        Config(model=SMALL, train=dataclasses.replace(one, mixture="uniform")), MODALITIES
+    )
+    present = torch.ones(4000, 4, dtype=torch.bool)
+    torch.manual_seed(0)
+    subsets = uniform.components(present, 1)  # (B, 1, M)
+    assert subsets.shape == (4000, 1, 4)
+    sizes = subsets[:, 0].sum(dim=1)
+    # uniform over the 15 non-empty subsets: sizes 1..4 with probability 4, 6, 4, 1 in 15
+    for size, share in ((1, 4 / 15), (2, 6 / 15), (3, 4 / 15), (4, 1 / 15)):
+        assert abs(float((sizes == size).float().mean()) - share) < 0.03

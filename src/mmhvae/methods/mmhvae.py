@@ -6,6 +6,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from mmhvae.config import Config
+from mmhvae.errors import ConfigError
 from mmhvae.methods.base import Objective
 from mmhvae.methods.subset_vae import SubsetVAE
 from mmhvae.methods.subsets import random_subsets, sample_subsets
@@ -29,4 +30,11 @@ class MMHVAEMethod(SubsetVAE):
 
 def build_mmhvae(config: Config, modalities: tuple[str, ...]) -> MMHVAEMethod:
     """The registry's builder: MMHVAE with ``config.model`` over ``modalities``."""
+    if config.train.components == 1 and config.train.mixture == "anchored":
+        # the anchored estimator's first component is the whole observed set O: alone, it
+        # never trains synthesis from a subset of what a case has
+        raise ConfigError(
+            "train.components=1 with train.mixture=anchored trains the whole observed set "
+            "only, never a subset of it: set train.mixture=uniform (or components >= 2)"
+        )
     return MMHVAEMethod(config.model, tuple(modalities), Objective.from_config(config.train))
