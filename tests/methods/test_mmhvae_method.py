@@ -133,3 +133,29 @@ def test_one_anchored_component_is_refused_one_uniform_component_trains_subsets(
     # uniform over the 15 non-empty subsets: sizes 1..4 with probability 4, 6, 4, 1 in 15
     for size, share in ((1, 4 / 15), (2, 6 / 15), (3, 4 / 15), (4, 1 / 15)):
         assert abs(float((sizes == size).float().mean()) - share) < 0.03
+
+
+def test_the_sampler_hook_is_the_synthesis_of_one_pattern() -> None:
+    # Method.sampler is the one-pattern hook of the base template: with the same generator
+    # it draws what synthesize gives, follows the temperature and ignores the global RNG
+    method = _method().eval()
+    present = torch.tensor([[True, False, True, False], [False, True, False, False]])
+    batch = _batch(present)
+    images, mask = batch["images"], batch["mask"]
+    with torch.no_grad():
+        expected = method.synthesize(
+            images, present, mask, 0.7, 1, torch.Generator().manual_seed(5)
+        )
+        torch.manual_seed(9)
+        drawn = method.sampler(images, present, mask, 0.7, torch.Generator().manual_seed(5))()
+        torch.testing.assert_close(drawn, expected.mean)
+        cold = method.sampler(images, present, mask, 0.0, torch.Generator().manual_seed(5))()
+        zero = method.synthesize(images, present, mask, 0.0, 1)
+        torch.testing.assert_close(cold, zero.mean)
+    assert not torch.allclose(drawn, cold)
+    # outside the mask every modality is background
+    half = mask.clone()
+    half[..., 8:] = False
+    with torch.no_grad():
+        out = method.sampler(images, present, half, 0.7, torch.Generator().manual_seed(5))()
+    assert bool((out[..., 8:] == -1).all())

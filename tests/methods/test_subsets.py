@@ -54,3 +54,16 @@ def test_zero_components_are_refused_with_the_count() -> None:
 
     with pytest.raises(ValueError, match="must be at least 1, got 0"):
         sample_subsets(torch.ones(2, 3, dtype=torch.bool), 0)
+
+
+def test_a_seeded_draw_of_subsets_ignores_the_global_rng() -> None:
+    # every random number (the single modality and the uniform subsets, K >= 3) comes from
+    # the caller's generator: the global RNG in between must change nothing
+    present = torch.rand(64, 4) < 0.7
+    present[:, 0] = True
+    torch.manual_seed(1)
+    first = sample_subsets(present, 5, torch.Generator().manual_seed(3))
+    torch.manual_seed(2)
+    second = sample_subsets(present, 5, torch.Generator().manual_seed(3))
+    assert torch.equal(first, second)
+    assert not torch.equal(first, sample_subsets(present, 5, torch.Generator().manual_seed(4)))

@@ -62,3 +62,10 @@ def test_zero_weight_experts_change_nothing_and_get_no_gradient() -> None:
     assert garbage_mu.grad is not None and garbage_lv.grad is not None
     assert (garbage_mu.grad[1, 1] == 0).all() and (garbage_lv.grad[2, 0] == 0).all()
     assert (garbage_mu.grad[1, 0] != 0).all()
+
+
+def test_mismatched_shapes_are_refused_with_every_shape() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match=r"\(3, 2, 4\), \(3, 2, 4\), \(2, 2\)"):
+        product_of_experts(torch.zeros(3, 2, 4), torch.zeros(3, 2, 4), torch.ones(2, 2))

@@ -202,3 +202,13 @@ def test_the_smallest_valid_sizes_build_and_below_them_is_refused() -> None:
     check_model_config(dataclasses.replace(SMALL, top_latent_dim=1))
     with pytest.raises(ConfigError, match="top_latent_dim must be positive"):
         check_model_config(dataclasses.replace(SMALL, top_latent_dim=0))
+
+
+def test_a_floor_head_without_its_floor_is_refused() -> None:
+    from mmhvae.model.decoder import DecoderHead
+
+    head = DecoderHead(dataclasses.replace(SMALL, residual_floor=True))
+    h = torch.zeros(2, SMALL.channels[0], 16, 16)
+    with pytest.raises(ValueError, match=r"^model\.residual_floor: the decoder head needs"):
+        head(h)
+    assert head(h, torch.zeros(2, 1, 16, 16)).shape == (2, 1, 16, 16)
