@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from mmhvae.model.experts import product_of_experts
@@ -65,7 +66,5 @@ def test_zero_weight_experts_change_nothing_and_get_no_gradient() -> None:
 
 
 def test_mismatched_shapes_are_refused_with_every_shape() -> None:
-    import pytest
-
     with pytest.raises(ValueError, match=r"\(3, 2, 4\), \(3, 2, 4\), \(2, 2\)"):
         product_of_experts(torch.zeros(3, 2, 4), torch.zeros(3, 2, 4), torch.ones(2, 2))

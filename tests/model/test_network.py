@@ -7,6 +7,7 @@ from mmhvae.config import ModelConfig, load_config
 from mmhvae.errors import ConfigError
 from mmhvae.methods.mmhvae import MMHVAEMethod
 from mmhvae.methods.subsets import all_subsets, sample_subsets, subset_mask
+from mmhvae.model.decoder import DecoderHead
 from mmhvae.model.network import MMHVAE
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
@@ -205,8 +206,6 @@ def test_the_smallest_valid_sizes_build_and_below_them_is_refused() -> None:
 
 
 def test_a_floor_head_without_its_floor_is_refused() -> None:
-    from mmhvae.model.decoder import DecoderHead
-
     head = DecoderHead(dataclasses.replace(SMALL, residual_floor=True))
     h = torch.zeros(2, SMALL.channels[0], 16, 16)
     with pytest.raises(ValueError, match=r"^model\.residual_floor: the decoder head needs"):
