@@ -7,6 +7,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from nibabel import orientations
 from PIL import Image
 
@@ -94,6 +95,42 @@ def test_report_shows_slices_as_the_model_sees_them(axcodes: tuple[str, str, str
     assert shown.shape == prepared.images[0].shape
     model_ranks = np.argsort(np.argsort(prepared.images[0].ravel())).reshape(shown.shape)
     np.testing.assert_array_equal(model_ranks, ranks)
+
+
+def test_montage_layout_keeps_every_label_inside_and_bars_under_their_columns() -> None:
+    """The fixed layout (no constrained layout): every text on the canvas, the colour bars
+    below the tiles and under their own columns, none overlapping another."""
+    grey = np.linspace(0, 1, 48 * 40).reshape(48, 40)
+    error = Scale("|error|", "inferno", 0, 0.5)
+    std = Scale("std over 10 samples", "viridis", 0, 0.1)
+    columns = [Column(f"input {m}", [grey] * 3) for m in ("t1", "t1ce", "flair")]
+    columns += [Column("|synthesis - truth|", [grey] * 3, error), Column("std", [grey] * 3, std)]
+    labels = ["case 1\nfrom t1+t1ce", "z = 2", "z = 3"]
+    figure = montage_figure(columns, labels, title="brats-tiny · Brats18_2013_11_1 · t2")
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = figure.bbox
+    texts = [t for ax in figure.axes for t in ax.texts + [ax.title, ax.xaxis.label]]
+    texts += [ax.yaxis.label for ax in figure.axes] + list(figure.texts)
+    texts += [t.label1 for ax in figure.axes[15:] for t in ax.xaxis.get_major_ticks()]
+    for text in texts:
+        if text is None or not text.get_text() or not text.get_visible():
+            continue
+        extent = text.get_window_extent(renderer)
+        assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, text.get_text()
+        assert box.y0 - 1 <= extent.y0 and extent.y1 <= box.y1 + 1, text.get_text()
+    tiles, bars = figure.axes[:15], figure.axes[15:]
+    assert len(bars) == 3
+    lowest = min(ax.get_position().y0 for ax in tiles)
+    spans = []
+    for bar, cols in zip(bars, ([0, 1, 2], [3], [4]), strict=True):
+        where = bar.get_position()
+        assert where.y1 < lowest
+        under = [tiles[c].get_position() for c in cols]
+        assert min(u.x0 for u in under) <= where.x0 and where.x1 <= max(u.x1 for u in under)
+        spans.append((where.x0, where.x1))
+    assert all(a[1] < b[0] for a, b in zip(spans[:-1], spans[1:], strict=True))
 
 
 def test_montage_figure_has_colour_bars_titles_and_markers() -> None:
