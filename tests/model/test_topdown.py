@@ -52,7 +52,7 @@ def test_every_level_is_the_exact_product_its_kl_and_the_temperature() -> None:
     subsets = torch.tensor([[[True, True, True], [True, False, False]]] * 2)  # (B, K=2, M)
     b, k = subsets.shape[:2]
     weight = (subsets & present[:, None]).transpose(0, 1).reshape(k * b, -1).T  # (M, N)
-    skips = net.encode(images)
+    evidence = net.encode(images)
     calls: list[tuple[str, tuple]] = []
     zs: list[torch.Tensor] = []
     hooks = [
@@ -64,7 +64,7 @@ def test_every_level_is_the_exact_product_its_kl_and_the_temperature() -> None:
         hooks.append(group.project.register_forward_pre_hook(lambda mod, args: zs.append(args[0])))
     temperature, seed = 0.6, 7
     with torch.no_grad():
-        _, kl = net.topdown(skips, weight, temperature, torch.Generator().manual_seed(seed))
+        _, kl = net.topdown(evidence, weight, temperature, torch.Generator().manual_seed(seed))
     for hook in hooks:
         hook.remove()
     assert len(calls) == len(zs) == net.levels == 3 and kl.shape == (k * b, 3)
@@ -73,9 +73,8 @@ def test_every_level_is_the_exact_product_its_kl_and_the_temperature() -> None:
     with torch.no_grad():
         for level, ((who, args), z) in enumerate(zip(calls, zs, strict=True)):
             if who == "top":
-                top_skips, w = args[0], args[1]
-                m_, b_ = top_skips.shape[:2]
-                params = net.topdown.top.expert(top_skips.reshape(m_, b_, -1)).repeat(1, k, 1)
+                top_experts, w = args[0], args[1]  # (M, B, 2 latent): the top's evidence
+                params = top_experts.repeat(1, k, 1)
                 mus, sds = _split(params, dim=2)  # (M, N, latent)
                 prior_mu, prior_sd = torch.zeros_like(mus[0]), torch.ones_like(sds[0])
             else:

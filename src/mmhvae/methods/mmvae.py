@@ -36,11 +36,11 @@ class MMVAEMethod(SubsetVAE):
     ) -> Sampler:
         """Each draw picks one expert of S per example, uniformly, and decodes its posterior."""
         # encode every modality once (absent ones as background, weighed 0 below)...
-        skips = self.net.encode(absent_as_background(images, present))
+        evidence = self.net.encode(absent_as_background(images, present))
 
         def draw() -> Tensor:  # ...and weigh one expert of S per example and draw
             one = random_singles(present, 1, generator)[:, 0]  # (B, M)
-            return self.net.draw(skips, one.T, mask, temperature, generator)  # weight (M, B)
+            return self.net.draw(evidence, one.T, mask, temperature, generator)  # weight (M, B)
 
         return draw
 

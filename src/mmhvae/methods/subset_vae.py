@@ -136,8 +136,8 @@ class SubsetVAE(Method):
         memo: dict[int, list[Tensor]] = {}
 
         def sampler(present: Tensor, generator: torch.Generator | None) -> Sampler:
-            skips, weight = self.net.condition(images, present, memo)
+            evidence, weight = self.net.condition(images, present, memo)
             floor = self.floor_images(images, present, mask)
-            return lambda: self.net.draw(skips, weight, mask, temperature, generator, floor)
+            return lambda: self.net.draw(evidence, weight, mask, temperature, generator, floor)
 
         return sampler

@@ -102,22 +102,24 @@ class MMHVAE(nn.Module):
         only: list[int] | None = None,
         memo: dict[int, list[Tensor]] | None = None,
     ) -> list[Tensor]:
-        """images (B, M, C, ...) -> per scale i the skip features (M', B, c_i, ...).
+        """images (B, M, C, ...) -> the evidence of the modalities for the top-down path, per
+        level (M', B, ...) (:meth:`TopDown.evidence`: a modality's encoder, then the experts'
+        projections of its skip features, all of which read that modality alone).
 
         In training every encoder runs, also on absent modalities (their images are -1):
         absence is handled by zero expert weight, which avoids a data-dependent branch and a
         host sync. ``only`` (modality indices) runs just those encoders: synthesis uses it when
         the whole batch shares one input pattern, as the slices of one volume do. ``memo``
-        (modality index -> its skips) keeps each encoder's output for further calls on the
-        same images: an encoder reads its own modality only.
+        (modality index -> its evidence) keeps it for further calls on the same images: the
+        evaluator asks one batch for up to 14 input subsets of four contrasts.
         """
         indices = range(len(self.modalities)) if only is None else only
         memo = {} if memo is None else memo
         encoders = list(self.encoders.values())
         for m in indices:
             if m not in memo:
-                memo[m] = encoders[m](images[:, m])
-        return [torch.stack(scale) for scale in zip(*(memo[m] for m in indices), strict=True)]
+                memo[m] = self.topdown.evidence(encoders[m](images[:, m]))
+        return [torch.stack(level) for level in zip(*(memo[m] for m in indices), strict=True)]
 
     def forward(
         self,
@@ -133,9 +135,9 @@ class MMHVAE(nn.Module):
         component k; intersected with ``present``), mask (B, 1, ...) bool; ``floor``
         (K*B, M, C, ...) what the decoders correct (``model.residual_floor``), or None."""
         b, k = subsets.shape[:2]
-        skips = self.encode(absent_as_background(images, present))
+        evidence = self.encode(absent_as_background(images, present))
         weight = component_experts(subsets, present).T  # (M, K*B)
-        h, kl = self.topdown(skips, weight, temperature, generator)  # (K*B, c0, ...), (K*B, L)
+        h, kl = self.topdown(evidence, weight, temperature, generator)  # (K*B, c0, ...), (K*B, L)
         decoded = self.decoders(h, per_component(mask, k), floor)  # (K*B, M, C, ...)
         return VAEOutput(
             decoded=decoded.reshape(k, b, *decoded.shape[1:]),  # (K, B, M, C, ...)
@@ -147,7 +149,7 @@ class MMHVAE(nn.Module):
         self, images: Tensor, present: Tensor, memo: dict[int, list[Tensor]] | None = None
     ) -> tuple[list[Tensor], Tensor]:
         """Encode what a synthesis call is given: images (B, M, C, ...), present (B, M) bool ->
-        (skips per scale (M', B, c_i, ...), expert weights (M', B)) for :meth:`draw`.
+        (evidence per level (M', B, ...), expert weights (M', B)) for :meth:`draw`.
 
         When the whole batch shares one input pattern (a volume's slices), only the given
         modalities' encoders run and the product leaves out the zero-precision experts: the
@@ -164,7 +166,7 @@ class MMHVAE(nn.Module):
 
     def draw(
         self,
-        skips: list[Tensor],
+        evidence: list[Tensor],
         weight: Tensor,
         mask: Tensor,
         temperature: float,
@@ -174,5 +176,5 @@ class MMHVAE(nn.Module):
         """One sample of every modality from the posterior given by :meth:`condition`, every
         latent std times ``temperature``: (B, M, C, ...) in [-1, 1], -1 outside ``mask``
         (``floor`` (B, M, C, ...): what the decoders correct, as in :meth:`forward`)."""
-        h, _ = self.topdown(skips, weight, temperature, generator)
+        h, _ = self.topdown(evidence, weight, temperature, generator)
         return self.decoders(h, mask.bool(), floor)

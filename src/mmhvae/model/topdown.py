@@ -3,7 +3,10 @@ input modality (one head shared by the modalities), their exact product, a sampl
 
 Shapes: M modalities, B examples, K components, N = K * B rows of the top-down batch (component
 k of example b is row k * B + b), c and lc the state and latent widths at a scale, ``...`` space.
-Skip features arrive once per modality, (M, B, c, ...), and serve all K components.
+What the path reads of a modality, its *evidence* (:meth:`TopDown.evidence`: the top expert's
+parameters and each group's projection of the skip features), depends on that modality alone:
+it is computed once per modality, (M, B, ...), and serves all K components and, in synthesis,
+every input pattern that gives the modality.
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ class ExpertHead(nn.Module):
 
     params = conv1(silu(conv3_s(s_m) + conv1_h(h)))  -> (mu, log sigma) of 2 * lc channels.
 
-    This is a conv of concat(h, s_m) split in two, so the skip part runs once per modality
-    (B rows) and the state part once per component (N rows); only the last 1x1 conv sees
-    M * N rows. The state part is 1x1: the state has just been through a spatial cell.
+    This is a conv of concat(h, s_m) split in two, so the skip part (:meth:`evidence`) runs
+    once per modality (B rows) and the state part once per component (N rows); only the last
+    1x1 conv sees M * N rows. The state part is 1x1: the state has just been through a
+    spatial cell.
     """
 
     def __init__(self, spatial_dims: int, channels: int, latent: int) -> None:
@@ -48,13 +52,18 @@ class ExpertHead(nn.Module):
         self.from_state = conv(spatial_dims, channels, channels, 1, bias=False)
         self.out = conv(spatial_dims, channels, 2 * latent, 1)
 
-    def forward(self, h: Tensor, skips: Tensor) -> Normal:
-        m, b = skips.shape[:2]
+    def evidence(self, skips: Tensor) -> Tensor:
+        """conv3_s(s_m): one modality's skip features (B, c, ...) -> (B, c, ...)."""
+        return self.from_skip(skips)
+
+    def forward(self, h: Tensor, evidence: Tensor) -> Normal:
+        """h (N, c, ...), evidence (M, B, c, ...) (:meth:`evidence` per modality) -> the
+        M experts (M, N, lc, ...)."""
+        m, b = evidence.shape[:2]
         n = h.shape[0]
         k = n // b
         space = h.shape[2:]
-        s = self.from_skip(skips.reshape(m * b, *skips.shape[2:]))  # (M*B, c, ...)
-        s = s.reshape(m, 1, b, *s.shape[1:])  # (M, 1, B, c, ...)
+        s = evidence.reshape(m, 1, b, *evidence.shape[2:])  # (M, 1, B, c, ...)
         t = self.from_state(h).reshape(1, k, b, -1, *space)  # (1, K, B, c, ...)
         joint = F.silu(s + t).reshape(m * n, -1, *space)  # (M*K*B, c, ...)
         params = self.out(joint).reshape(m, n, -1, *space)  # (M, N, 2 lc, ...)
@@ -73,14 +82,14 @@ class LatentGroup(nn.Module):
     def forward(
         self,
         h: Tensor,
-        skips: Tensor,
+        evidence: Tensor,
         weight: Tensor,
         temperature: float,
         generator: torch.Generator | None,
     ) -> tuple[Tensor, Tensor]:
-        """h (N, c, ...), skips (M, B, c, ...), weight (M, N) -> (new h, KL (N,))."""
+        """h (N, c, ...), evidence (M, B, c, ...), weight (M, N) -> (new h, KL (N,))."""
         prior = Normal.from_head(self.prior(h))  # (N, lc, ...)
-        q = posterior(prior, self.expert(h, skips), weight)
+        q = posterior(prior, self.expert(h, evidence), weight)
         z = q.rsample(temperature, generator)
         kl = q.kl(prior).flatten(1).sum(dim=1)  # (N,)
         return h + self.project(z.to(h.dtype)), kl
@@ -97,18 +106,22 @@ class TopGroup(nn.Module):
         self.expert = nn.Linear(flat, 2 * latent)
         self.state = nn.Linear(latent, flat)
 
+    def evidence(self, skips: Tensor) -> Tensor:
+        """One modality's expert: its coarsest skip features (B, c, ...) -> (B, 2 latent)."""
+        return self.expert(skips.flatten(1))
+
     def forward(
         self,
-        skips: Tensor,
+        evidence: Tensor,
         weight: Tensor,
         temperature: float,
         generator: torch.Generator | None,
     ) -> tuple[Tensor, Tensor]:
-        """skips (M, B, c, ...) coarsest, weight (M, N) -> (state (N, c, ...), KL (N,))."""
-        m, b = skips.shape[:2]
+        """evidence (M, B, 2 latent) (:meth:`evidence` per modality), weight (M, N) ->
+        (state (N, c, ...), KL (N,))."""
+        b = evidence.shape[1]
         n = weight.shape[1]
-        params = self.expert(skips.reshape(m, b, -1))  # (M, B, 2 latent)
-        params = params.repeat(1, n // b, 1)  # (M, N, 2 latent): row k * B + b <- example b
+        params = evidence.repeat(1, n // b, 1)  # (M, N, 2 latent): row k * B + b <- example b
         experts = Normal.from_head(params, dim=2)
         prior = Normal.standard(experts.mu[0])  # (N, latent)
         q = posterior(prior, experts, weight)
@@ -152,21 +165,33 @@ class TopDown(nn.Module):
     def levels(self) -> int:
         return 1 + len(self.groups)
 
+    def evidence(self, skips: list[Tensor]) -> list[Tensor]:
+        """What the path reads of ONE modality: its skip features per scale (B, c_i, ...)
+        -> [the top expert (B, 2 top_latent)] + [each latent group's conv3_s of its scale's
+        features, finest group first]: the experts' only input from the modality."""
+        groups: list[Tensor] = []
+        for key, group in self.groups.items():
+            assert isinstance(group, LatentGroup)
+            groups.append(group.expert.evidence(skips[int(key)]))
+        return [self.top.evidence(skips[-1]), *groups]
+
     def forward(
         self,
-        skips: list[Tensor],
+        evidence: list[Tensor],
         weight: Tensor,
         temperature: float,
         generator: torch.Generator | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """skips[i] (M, B, c_i, ...), weight (M, N) -> (state (N, c_0, ...), KL (N, L))."""
-        h, kl_top = self.top(skips[-1], weight, temperature, generator)
+        """evidence (:meth:`evidence`, each entry stacked over the M modalities: (M, B, ...)),
+        weight (M, N) -> (state (N, c_0, ...), KL (N, L))."""
+        h, kl_top = self.top(evidence[0], weight, temperature, generator)
         kls = [kl_top]
+        index = {int(key): 1 + j for j, key in enumerate(self.groups)}
         for i in reversed(range(len(self.cells))):
             if i < len(self.ups):
                 h = self.ups[i](h)
             h = self.cells[i](h)
-            if str(i) in self.groups:
-                h, kl = self.groups[str(i)](h, skips[i], weight, temperature, generator)
+            if i in index:
+                h, kl = self.groups[str(i)](h, evidence[index[i]], weight, temperature, generator)
                 kls.append(kl)
         return h, torch.stack(kls, dim=1)  # (N, c_0, ...), (N, L)
