@@ -200,3 +200,37 @@ def test_several_input_patterns_at_once_equal_one_call_each(name: str, real_batc
         with seeded(seed, torch.device("cpu")):
             one = synthesize_batched(method, images, pattern, mask, options)
         torch.testing.assert_close(joint.mean, one.mean, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_missing_modalities_do_not_depend_on_reconstructing_the_given(name: str, real_batch):
+    """reconstruct_given=False (volume synthesis, the evaluator): the missing modalities'
+    numbers are those of a full call, to the bit, and each given slot is its input image
+    (-1 outside the brain) with std 0, whatever the method skips computing."""
+    images, _, mask = real_batch
+    method = _method(name)
+    if not method.trainable:
+        full = torch.ones(2, 4, dtype=torch.bool)
+        method.fit_closed_form([{"images": images, "present": full, "mask": mask}])
+    method.eval()
+    patterns = [subset_mask(s, 4).expand(2, 4) for s in ((0,), (1, 2), (0, 2, 3))]
+    patterns.append(torch.tensor([[True, False, True, False], [False, True, True, False]]))
+    seeds = [3, 4, 5, 6]
+    calls = {}
+    with torch.no_grad():
+        for reconstruct in (True, False):
+            generators = [torch.Generator().manual_seed(s) for s in seeds]
+            calls[reconstruct] = method.synthesize_patterns(
+                images, patterns, mask, 0.8, 2, generators, reconstruct_given=reconstruct
+            )
+    inputs = torch.where(mask[:, None], images, -1.0)
+    for pattern, full, lean in zip(patterns, calls[True], calls[False], strict=True):
+        assert full.std is not None and lean.std is not None
+        for b in range(2):
+            for m in range(4):
+                if pattern[b, m]:
+                    torch.testing.assert_close(lean.mean[b, m], inputs[b, m], rtol=0, atol=0)
+                    assert not bool(lean.std[b, m].any())
+                else:
+                    torch.testing.assert_close(lean.mean[b, m], full.mean[b, m], rtol=0, atol=0)
+                    torch.testing.assert_close(lean.std[b, m], full.std[b, m], rtol=0, atol=0)

@@ -2,12 +2,13 @@ import dataclasses
 
 import pytest
 import torch
+from torch import nn
 
 from mmhvae.config import ModelConfig, load_config
 from mmhvae.errors import ConfigError
 from mmhvae.methods.mmhvae import MMHVAEMethod
 from mmhvae.methods.subsets import all_subsets, sample_subsets, subset_mask
-from mmhvae.model.decoder import DecoderHead
+from mmhvae.model.decoder import DecoderHead, Decoders
 from mmhvae.model.network import MMHVAE
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
@@ -211,3 +212,25 @@ def test_a_floor_head_without_its_floor_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^model\.residual_floor: the decoder head needs"):
         head(h)
     assert head(h, torch.zeros(2, 1, 16, 16)).shape == (2, 1, 16, 16)
+
+
+@pytest.mark.parametrize("residual_floor", [False, True])
+def test_decoding_some_heads_leaves_the_others_at_background(residual_floor: bool) -> None:
+    """Decoders(only=...) gives exactly the full decode in the chosen slots and -1 in the
+    others: synthesis skips the heads of modalities it was given."""
+    config = dataclasses.replace(SMALL, residual_floor=residual_floor)
+    torch.manual_seed(0)
+    decoders = Decoders(config, ("a", "b", "c"))
+    for head in decoders.heads.values():  # the floor's last conv starts at zero: perturb it
+        nn.init.normal_(head.body[-1].weight, std=0.1)
+    h = torch.randn(2, config.channels[0], 16, 16)
+    mask = torch.ones(2, 1, 16, 16, dtype=torch.bool)
+    mask[:, :, :3] = False
+    floor = torch.rand(2, 3, 1, 16, 16) * 2 - 1 if residual_floor else None
+    with torch.no_grad():
+        full = decoders(h, mask, floor)
+        some = decoders(h, mask, floor, [2, 0])
+        none = decoders(h, mask, floor, [])
+    torch.testing.assert_close(some[:, [0, 2]], full[:, [0, 2]], rtol=0, atol=0)
+    assert bool((some[:, 1] == -1.0).all()) and bool((none == -1.0).all())
+    assert none.shape == full.shape

@@ -11,10 +11,12 @@ A method implements two things:
 * ``sampler(images, present, mask, temperature, generator)`` for synthesis: it conditions on
   the given modalities once and returns a function that draws one sample of every modality.
 
-A method may also override ``shared_sampler(images, mask, temperature)``, which returns the
-sampler for any input pattern of the same images while doing once what all patterns share
-(MMHVAE: each given modality's encoder). The evaluator asks a case for every input subset,
-so this is where its time goes.
+A method may also override ``shared_sampler(images, mask, temperature, reconstruct_given)``,
+which returns the sampler for any input pattern of the same images while doing once what all
+patterns share (MMHVAE: each given modality's encoder). The evaluator asks a case for every
+input subset, so this is where its time goes. With ``reconstruct_given=False`` the caller
+reads only the missing modalities (volume synthesis, the evaluator): the given ones come back
+as the inputs themselves, and a method may skip computing them (MMHVAE's decoders).
 
 :meth:`Method.synthesize_patterns` is the template around the samplers (input checks, the
 number of samples, the deterministic shortcut, Welford mean and std); methods do not override
@@ -111,9 +113,13 @@ class Method(nn.Module):
         function draws one sample of every modality (B, M, C, ...), -1 outside ``mask``."""
         raise NotImplementedError
 
-    def shared_sampler(self, images: Tensor, mask: Tensor, temperature: float) -> SharedSampler:
+    def shared_sampler(
+        self, images: Tensor, mask: Tensor, temperature: float, reconstruct_given: bool = True
+    ) -> SharedSampler:
         """The sampler of any input pattern ``present`` of these images (B, M, C, ...), with
-        the work every pattern shares done once. The default shares nothing."""
+        the work every pattern shares done once. The default shares nothing and always
+        reconstructs; ``reconstruct_given=False`` allows a sampler to leave a given modality's
+        slot uncomputed (:meth:`synthesize_patterns` overwrites it with the input)."""
         return lambda present, generator: self.sampler(
             images, present, mask, temperature, generator
         )
@@ -148,19 +154,32 @@ class Method(nn.Module):
         temperature: float,
         n_samples: int,
         generators: Sequence[torch.Generator | None],
+        reconstruct_given: bool = True,
     ) -> list[Synthesis]:
         """:meth:`synthesize` for several input patterns of the same images: pattern p
         (presents[p] (B, M)) draws from generators[p], so its result is the one a call of
-        its own would give, while what the patterns share is computed once."""
+        its own would give, while what the patterns share is computed once.
+
+        ``reconstruct_given=False``: each given modality comes back as its input image (-1
+        outside ``mask``, std 0), and the method may skip decoding it; the missing
+        modalities' numbers are the same either way (decoding draws no random numbers).
+        """
         for present in presents:
             self.check_inputs(present)
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
-        shared = self.shared_sampler(images, mask.bool(), temperature)
+        mask = mask.bool()
+        shared = self.shared_sampler(images, mask, temperature, reconstruct_given)
         deterministic = self.deterministic(temperature)
-        return [
+        outs = [
             draw_statistics(shared(present.bool(), generator), n_samples, deterministic)
             for present, generator in zip(presents, generators, strict=True)
+        ]
+        if reconstruct_given:
+            return outs
+        return [
+            given_as_input(out, images, present.bool(), mask)
+            for out, present in zip(outs, presents, strict=True)
         ]
 
     def check_inputs(self, present: Tensor) -> None:
@@ -175,6 +194,15 @@ class Method(nn.Module):
             )
         if not bool(present.any(dim=1).all()):
             raise ValueError("every example needs at least one present modality")
+
+
+def given_as_input(out: Synthesis, images: Tensor, present: Tensor, mask: Tensor) -> Synthesis:
+    """``out`` with each given modality's slot set to its input image (-1 outside ``mask``)
+    and its std to 0: images (B, M, C, ...), present (B, M) bool, mask (B, 1, ...) bool."""
+    given = present.reshape(*present.shape, *([1] * (images.ndim - 2)))  # (B, M, 1, ...)
+    inputs = torch.where(mask[:, None], images.float(), torch.tensor(-1.0, device=images.device))
+    std = None if out.std is None else torch.where(given, torch.zeros_like(out.std), out.std)
+    return Synthesis(mean=torch.where(given, inputs, out.mean), std=std)
 
 
 def draw_statistics(draw: Sampler, n_samples: int, deterministic: bool) -> Synthesis:
@@ -212,13 +240,15 @@ def synthesize_batched_patterns(
     options: SamplingOptions,
     generators: Sequence[torch.Generator | None],
     progress: Callable[[int], object] | None = None,
+    reconstruct_given: bool = True,
 ) -> list[Synthesis]:
     """:func:`synthesize_batched` for several input patterns of the same rows (presents[p]
     (N, M), drawing from generators[p]): chunk by chunk, every pattern of a chunk goes
     through :meth:`Method.synthesize_patterns`, so what the patterns share is computed once
     per chunk, and pattern p gets the numbers of its own :func:`synthesize_batched` call
     under a global RNG in the state of generators[p]. ``progress(rows)`` is called after
-    each chunk with the number of rows it held."""
+    each chunk with the number of rows it held; ``reconstruct_given`` as in
+    :meth:`Method.synthesize_patterns`."""
     means: list[list[Tensor]] = [[] for _ in presents]
     stds: list[list[Tensor]] = [[] for _ in presents]
     was_training = method.training
@@ -233,6 +263,7 @@ def synthesize_batched_patterns(
                 options.temperature,
                 options.samples,
                 generators,
+                reconstruct_given,
             )
             for p, out in enumerate(outs):
                 means[p].append(out.mean.float())

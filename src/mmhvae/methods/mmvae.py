@@ -44,9 +44,11 @@ class MMVAEMethod(SubsetVAE):
 
         return draw
 
-    def shared_sampler(self, images: Tensor, mask: Tensor, temperature: float) -> SharedSampler:
+    def shared_sampler(
+        self, images: Tensor, mask: Tensor, temperature: float, reconstruct_given: bool = True
+    ) -> SharedSampler:
         """Nothing shared between input patterns: MMVAE's own :meth:`sampler` each time (not
-        the product-of-experts sampler of the parent class)."""
+        the product-of-experts sampler of the parent class); it decodes every modality."""
         return Method.shared_sampler(self, images, mask, temperature)
 
     def deterministic(self, temperature: float) -> bool:

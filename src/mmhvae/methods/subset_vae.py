@@ -130,14 +130,22 @@ class SubsetVAE(Method):
     ) -> Sampler:
         return self.shared_sampler(images, mask, temperature)(present, generator)
 
-    def shared_sampler(self, images: Tensor, mask: Tensor, temperature: float) -> SharedSampler:
+    def shared_sampler(
+        self, images: Tensor, mask: Tensor, temperature: float, reconstruct_given: bool = True
+    ) -> SharedSampler:
         """Each given modality is encoded once for all the input patterns asked of these
-        images; the top-down path and the decoders run per pattern."""
+        images; the top-down path and the decoders run per pattern, the decoders only for the
+        modalities some row lacks unless ``reconstruct_given``."""
         memo: dict[int, list[Tensor]] = {}
 
         def sampler(present: Tensor, generator: torch.Generator | None) -> Sampler:
             evidence, weight = self.net.condition(images, present, memo)
             floor = self.floor_images(images, present, mask)
-            return lambda: self.net.draw(evidence, weight, mask, temperature, generator, floor)
+            heads = None
+            if not reconstruct_given:  # one host sync per pattern and batch: synthesis only
+                heads = [int(m) for m in (~present.all(dim=0)).nonzero().flatten()]
+            return lambda: self.net.draw(
+                evidence, weight, mask, temperature, generator, floor, heads
+            )
 
         return sampler

@@ -58,15 +58,23 @@ class Decoders(nn.Module):
     def __init__(self, config: ModelConfig, modalities: tuple[str, ...]) -> None:
         super().__init__()
         self.heads = nn.ModuleDict({m: DecoderHead(config) for m in modalities})
+        self.channels = config.in_channels
 
-    def forward(self, h: Tensor, mask: Tensor, floor: Tensor | None = None) -> Tensor:
+    def forward(
+        self, h: Tensor, mask: Tensor, floor: Tensor | None = None, only: list[int] | None = None
+    ) -> Tensor:
         """mask (N, 1, ...) bool: voxels outside it are -1 in every modality. ``floor``
-        (N, M, C, ...): the heads' outputs are corrections to it, clamp(floor + head, -1, 1)."""
-        floors = [None if floor is None else floor[:, i] for i in range(len(self.heads))]
-        images = torch.stack(
-            [head(h, f) for head, f in zip(self.heads.values(), floors, strict=True)], dim=1
-        )  # (N, M, C, ...)
-        if floor is not None:
-            images = (floor.to(images.dtype) + images).clamp(-1.0, 1.0)
+        (N, M, C, ...): the heads' outputs are corrections to it, clamp(floor + head, -1, 1).
+        ``only`` (modality indices): run just those heads, the other slots are -1 (synthesis
+        that will not read them)."""
+        heads = list(self.heads.values())
+        outs: dict[int, Tensor] = {}
+        for i in range(len(heads)) if only is None else only:
+            f = None if floor is None else floor[:, i]
+            out = heads[i](h, f)  # (N, C, ...)
+            outs[i] = out if f is None else (f.to(out.dtype) + out).clamp(-1.0, 1.0)
+        dtype = next(iter(outs.values())).dtype if outs else h.dtype
+        blank = h.new_full((h.shape[0], self.channels, *h.shape[2:]), -1.0, dtype=dtype)
+        images = torch.stack([outs.get(i, blank) for i in range(len(heads))], dim=1)
         background = torch.tensor(-1.0, dtype=images.dtype, device=images.device)
         return torch.where(mask[:, None], images, background)

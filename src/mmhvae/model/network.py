@@ -172,9 +172,11 @@ class MMHVAE(nn.Module):
         temperature: float,
         generator: torch.Generator | None = None,
         floor: Tensor | None = None,
+        heads: list[int] | None = None,
     ) -> Tensor:
         """One sample of every modality from the posterior given by :meth:`condition`, every
         latent std times ``temperature``: (B, M, C, ...) in [-1, 1], -1 outside ``mask``
-        (``floor`` (B, M, C, ...): what the decoders correct, as in :meth:`forward`)."""
+        (``floor`` (B, M, C, ...): what the decoders correct, as in :meth:`forward``;
+        ``heads``: decode only these modality indices, the others' slots stay -1)."""
         h, _ = self.topdown(evidence, weight, temperature, generator)
-        return self.decoders(h, mask.bool(), floor)
+        return self.decoders(h, mask.bool(), floor, heads)

@@ -111,8 +111,8 @@ def synthesize_slices_patterns(
     ]
     generators = [torch.Generator(device=device).manual_seed(options.seed) for _ in patterns]
     with seeded(options.seed, device), torch.inference_mode():
-        outs = synthesize_batched_patterns(
-            method, batch, rows, slice_mask, options, generators, progress
+        outs = synthesize_batched_patterns(  # only missing modalities are read of it
+            method, batch, rows, slice_mask, options, generators, progress, False
         )
     for out, result in zip(outs, results, strict=True):
         mean = to_unit_range(out.mean[:, :, 0], slice_mask)  # (N, M, H, W)
