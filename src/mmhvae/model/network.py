@@ -138,6 +138,7 @@ class MMHVAE(nn.Module):
         evidence = self.encode(absent_as_background(images, present))
         weight = component_experts(subsets, present).T  # (M, K*B)
         h, kl = self.topdown(evidence, weight, temperature, generator)  # (K*B, c0, ...), (K*B, L)
+        assert kl is not None
         decoded = self.decoders(h, per_component(mask, k), floor)  # (K*B, M, C, ...)
         return VAEOutput(
             decoded=decoded.reshape(k, b, *decoded.shape[1:]),  # (K, B, M, C, ...)
@@ -178,5 +179,5 @@ class MMHVAE(nn.Module):
         latent std times ``temperature``: (B, M, C, ...) in [-1, 1], -1 outside ``mask``
         (``floor`` (B, M, C, ...): what the decoders correct, as in :meth:`forward``;
         ``heads``: decode only these modality indices, the others' slots stay -1)."""
-        h, _ = self.topdown(evidence, weight, temperature, generator)
+        h, _ = self.topdown(evidence, weight, temperature, generator, with_kl=False)
         return self.decoders(h, mask.bool(), floor, heads)

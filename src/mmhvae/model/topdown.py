@@ -86,12 +86,14 @@ class LatentGroup(nn.Module):
         weight: Tensor,
         temperature: float,
         generator: torch.Generator | None,
-    ) -> tuple[Tensor, Tensor]:
-        """h (N, c, ...), evidence (M, B, c, ...), weight (M, N) -> (new h, KL (N,))."""
+        with_kl: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
+        """h (N, c, ...), evidence (M, B, c, ...), weight (M, N) -> (new h, KL (N,) or None
+        without ``with_kl``: a draw does not read it)."""
         prior = Normal.from_head(self.prior(h))  # (N, lc, ...)
         q = posterior(prior, self.expert(h, evidence), weight)
         z = q.rsample(temperature, generator)
-        kl = q.kl(prior).flatten(1).sum(dim=1)  # (N,)
+        kl = q.kl(prior).flatten(1).sum(dim=1) if with_kl else None  # (N,)
         return h + self.project(z.to(h.dtype)), kl
 
 
@@ -181,9 +183,10 @@ class TopDown(nn.Module):
         weight: Tensor,
         temperature: float,
         generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, Tensor]:
+        with_kl: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
         """evidence (:meth:`evidence`, each entry stacked over the M modalities: (M, B, ...)),
-        weight (M, N) -> (state (N, c_0, ...), KL (N, L))."""
+        weight (M, N) -> (state (N, c_0, ...), KL (N, L), or None without ``with_kl``)."""
         h, kl_top = self.top(evidence[0], weight, temperature, generator)
         kls = [kl_top]
         index = {int(key): 1 + j for j, key in enumerate(self.groups)}
@@ -192,6 +195,9 @@ class TopDown(nn.Module):
                 h = self.ups[i](h)
             h = self.cells[i](h)
             if i in index:
-                h, kl = self.groups[str(i)](h, evidence[index[i]], weight, temperature, generator)
+                group = self.groups[str(i)]
+                h, kl = group(h, evidence[index[i]], weight, temperature, generator, with_kl)
                 kls.append(kl)
-        return h, torch.stack(kls, dim=1)  # (N, c_0, ...), (N, L)
+        if not with_kl:
+            return h, None
+        return h, torch.stack([kl for kl in kls if kl is not None], dim=1)  # (N, L)
