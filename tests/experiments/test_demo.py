@@ -13,9 +13,11 @@ def test_demo_runs_every_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str
     args += ["--test-cases", "2", "--device", "cpu", "--set", "train.val_slices=2"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "| run |" in printed and "| copy |" in printed  # the model beside the reference
+    # the model beside the floor and the reference
+    assert "| run |" in printed and "| regression |" in printed and "| copy |" in printed
     for path in ("phantom.png", "run/checkpoints/last.pt", "run/config.yaml", "run/run.yaml"):
         assert (out / path).is_file(), path
+    assert "method: regression" in (out / "regression" / "config.yaml").read_text()
     for name in ("per_case.csv", "summary.md", "summary.json", "report.html"):
         assert (out / "report" / name).is_file(), name
     # every modality a held-out case lacks was synthesised, and nothing else

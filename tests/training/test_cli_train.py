@@ -28,7 +28,7 @@ def test_cli_train_writes_a_complete_run_folder(
     three_cases: Path, quick: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = tmp_path / "run"
-    sets = [*quick, "train.steps=3", "train.disc_start=0", "train.gan_start=1"]
+    sets = [*quick, "train.steps=3", "train.gan=true", "train.disc_start=0", "train.gan_start=1"]
     argv = ["train", "--data", str(three_cases), "--config", "tiny", "--out", str(run)]
     argv += [arg for item in sets for arg in ("--set", item)] + ["--method", "mmhvae"]
     assert main(argv) == 0

@@ -59,7 +59,13 @@ def test_two_gloo_processes_train_in_sync_and_only_rank_0_writes(
     run, out = tmp_path / "run", tmp_path / "out"
     out.mkdir()
     # batch 2 = 1 slice per rank: a rank whose slice lacks t1/t2 leaves those encoders unused
-    overrides = [*quick, "train.steps=2", "train.disc_start=0", "train.gan_start=0"]
+    overrides = [
+        *quick,
+        "train.steps=2",
+        "train.gan=true",
+        "train.disc_start=0",
+        "train.gan_start=0",
+    ]
     mp.spawn(_worker, args=(port, str(three_cases), str(run), str(out), overrides), nprocs=2)
     rank0, rank1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
     assert torch.equal(rank0, rank1)  # DDP kept the replicas identical

@@ -19,6 +19,7 @@ from mmhvae.training.trainer import fit
 RESUMABLE = [
     "train.cosine=false",
     "train.lr_warmup_steps=1",
+    "train.gan=true",  # tiny trains without it; the discriminators' state must resume too
     "train.disc_start=1",
     "train.gan_start=2",
 ]

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"time: {timings}")
     print(f"phantom montage:    {result.out / 'phantom.png'}")
     print(f"trained model:      {result.run_dir}")
+    print(f"regression floor:   {result.regression_dir}")
     print(f"synthesised NIfTI:  {result.synthesis_dir}")
     print(f"report:             {result.report_dir / 'report.html'}")
     return 0
