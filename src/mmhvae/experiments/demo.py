@@ -11,7 +11,7 @@ Everything is made locally: no download, no data of the user's needed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -107,7 +107,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
 
     clock = time.perf_counter()
     regression_dir = out / "regression"
-    floor = load_config("tiny", overrides + list(options.overrides) + ["method=regression"])
+    floor = replace(config, method="regression")  # the same data and geometry
     fit(floor, train_data, regression_dir, device=device, overwrite=options.overwrite)
     timings["regression"] = time.perf_counter() - clock
 
