@@ -33,6 +33,10 @@ class AugmentConfig:
     scale: float = 0.1  # isotropic zoom in [1 - scale, 1 + scale]
     gamma: float = 0.3  # log-uniform gamma in [exp(-gamma), exp(gamma)], per modality
     bias_field: float = 0.3  # amplitude of a smooth multiplicative field, per modality
+    # False: gamma and bias field change only what the encoders read (batch["inputs"]); the
+    # images the objective reconstructs keep their intensities (a target's random contrast
+    # cannot be predicted from the inputs: it is noise in the loss). True: both, as before.
+    intensity_on_targets: bool = True
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class DataConfig:
     val_cases: int = 1  # cases held out for validation (by case, never by slice)
     cache_dir: str = ""  # empty: RUN/cache
     resample: bool = True  # resample cases whose volumes are on different grids
+    # training images stored in 8 bits take the intensity landmarks of the full-precision
+    # images of their modality (data/standardise.py); inputs of synthesis are never changed
+    standardise_8bit: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

@@ -1,5 +1,7 @@
 """Training augmentation of one slice: geometry shared by all modalities and the mask,
-intensity (gamma, bias field) drawn per modality. Deterministic for a given generator."""
+intensity (gamma, bias field) drawn per modality, applied to the targets too or only to what
+the encoders read (``AugmentConfig.intensity_on_targets``). Deterministic for a given
+generator."""
 
 from __future__ import annotations
 
@@ -44,11 +46,14 @@ def augment_slice(
     mask: torch.Tensor,
     config: AugmentConfig,
     generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``images (M, 1, H, W)`` in [-1, 1] (background -1), ``mask (1, H, W)`` bool ->
-    augmented ``(images, mask)``; absent modalities and the background stay -1."""
+    ``(inputs, targets, mask)``: the same geometry for all three; the intensity changes in
+    ``inputs`` and, with ``config.intensity_on_targets``, in ``targets`` too (then the same
+    tensor). Absent modalities and the background stay -1."""
     _, _, h, w = images.shape
-    x = (images.float() + 1) / 2  # (M, 1, H, W) in [0, 1]
+    clean = (images.float() + 1) / 2  # (M, 1, H, W) in [0, 1]
+    x = clean.clone()
     for m in range(images.shape[0]):
         gamma = math.exp(float(_uniform(-config.gamma, config.gamma, generator)))
         field = bias_field((h, w), config.bias_field, generator)
@@ -58,10 +63,15 @@ def augment_slice(
     zoom = float(_uniform(1 - config.scale, 1 + config.scale, generator))
     theta = affine_theta(angle, zoom, flip)
     grid = F.affine_grid(theta, [1, 1, h, w], align_corners=False)  # (1, H, W, 2)
-    # Modalities as channels of one image: one sampling for all of them.
-    warped = F.grid_sample(x.reshape(1, -1, h, w), grid, mode="bilinear", align_corners=False)
     new_mask = F.grid_sample(mask.float()[None], grid, mode="nearest", align_corners=False)
     new_mask = new_mask[0] > 0.5  # (1, H, W)
-    x = warped.reshape(images.shape) * new_mask  # (M, 1, H, W), background 0
-    out = torch.where(present.view(-1, 1, 1, 1), 2 * x - 1, torch.full_like(x, -1.0))
-    return out, new_mask
+
+    def warp(v: torch.Tensor) -> torch.Tensor:
+        # modalities as channels of one image: one sampling for all of them
+        warped = F.grid_sample(v.reshape(1, -1, h, w), grid, mode="bilinear", align_corners=False)
+        v = warped.reshape(images.shape) * new_mask  # (M, 1, H, W), background 0
+        return torch.where(present.view(-1, 1, 1, 1), 2 * v - 1, torch.full_like(v, -1.0))
+
+    inputs = warp(x)
+    targets = inputs if config.intensity_on_targets else warp(clean)
+    return inputs, targets, new_mask

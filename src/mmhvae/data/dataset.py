@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from mmhvae.data.case import load_case
 from mmhvae.data.layouts import CaseFiles, Layout, Split, discover_cases
 from mmhvae.data.modalities import canonical_modality, sort_modalities
 from mmhvae.data.preprocess import GridInfo, Prepared, prepare_case
+from mmhvae.data.standardise import stored_in_eight_bits
 from mmhvae.errors import DataError
 from mmhvae.files import atomic_path
 
@@ -29,7 +31,9 @@ class SliceDataset(Dataset):
     """Axial slices with enough brain; one item is a dict:
 
     ``images (M, 1, H, W)`` float32 in [-1, 1] (``2x - 1``; background and absent
-    modalities -1), ``present (M,)`` bool, ``mask (1, H, W)`` bool, ``case_id``, ``slice_index``.
+    modalities -1), ``present (M,)`` bool, ``mask (1, H, W)`` bool, ``case_id``, ``slice_index``;
+    with intensity augmentation of the inputs only (``intensity_on_targets=False``) also
+    ``inputs (M, 1, H, W)``: what the encoders read, ``images`` being what they reconstruct.
     """
 
     def __init__(
@@ -66,12 +70,16 @@ class SliceDataset(Dataset):
         mask = torch.from_numpy(case.mask[s].copy())[None]  # (1, H, W)
         images = torch.from_numpy(case.images[:, s].copy())[:, None] * 2 - 1  # (M, 1, H, W)
         images[~present] = -1.0
+        extra: dict[str, Any] = {}
         if self.augment is not None:
             generator = torch.Generator().manual_seed(
                 (self.seed * 1_000_003 + self.epoch) * 10_000_019 + item
             )
-            images, mask = augment_slice(images, present, mask, self.augment, generator)
+            inputs, images, mask = augment_slice(images, present, mask, self.augment, generator)
+            if not self.augment.intensity_on_targets:
+                extra["inputs"] = inputs
         return {
+            **extra,
             "images": images,
             "present": present,
             "mask": mask,
@@ -245,7 +253,10 @@ def load_prepared_dataset(
             case = load_case(case_files, names, resample=resample)
             item = prepare_case(case, names, image_size, spacing)
         warnings.extend(item.warnings)
-        prepared.append(item)
+        eight_bit = tuple(
+            m for m in names if m in case_files.images and stored_in_eight_bits(case_files.images[m])
+        )
+        prepared.append(replace(item, eight_bit=eight_bit) if eight_bit else item)
     if not prepared:
         raise DataError(f"{path}: no case has any of the modalities {', '.join(names)}")
     return prepared, warnings

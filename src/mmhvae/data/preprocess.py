@@ -62,6 +62,9 @@ class Prepared:
     seg: np.ndarray | None  # (S, H, W) int16
     grid: GridInfo
     warnings: list[str] = field(default_factory=list)  # from loading (resampling, all-zero)
+    # modalities whose file stores one byte per voxel (data/standardise.py); set on loading,
+    # not cached: it is read from the files' headers
+    eight_bit: tuple[str, ...] = ()
 
 
 def brain_mask(case: Case) -> np.ndarray:

@@ -68,6 +68,12 @@ class Objective:
         return kl_weight(step, self.kl_warmup_steps, self.beta)
 
 
+def inputs_of(batch: dict[str, Tensor]) -> Tensor:
+    """What a method reads: batch["inputs"] (the images with intensity augmentation that the
+    targets do not have, data/augment.py), else batch["images"] (B, M, C, ...)."""
+    return batch.get("inputs", batch["images"])
+
+
 class Method(nn.Module):
     """Base class: a generator over ``modalities`` (ordered, canonical names)."""
 
@@ -85,7 +91,8 @@ class Method(nn.Module):
 
     def losses(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:
         """One training pass: batch["images"] (B, M, C, ...), ["present"] (B, M) bool,
-        ["mask"] (B, 1, ...) bool, on the method's device."""
+        ["mask"] (B, 1, ...) bool, on the method's device; batch["inputs"], when there (see
+        :func:`inputs_of`), is what the encoders read instead of ``images``."""
         raise NotImplementedError
 
     @property

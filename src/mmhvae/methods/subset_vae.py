@@ -32,7 +32,7 @@ from torch import Tensor
 
 from mmhvae.config import ModelConfig
 from mmhvae.losses.elbo import ELBOTerms, elbo_terms
-from mmhvae.methods.base import Method, Objective, Sampler, SharedSampler
+from mmhvae.methods.base import Method, Objective, Sampler, SharedSampler, inputs_of
 from mmhvae.methods.regression import RegressionMethod
 from mmhvae.model.network import MMHVAE, component_experts, per_component
 
@@ -100,7 +100,8 @@ class SubsetVAE(Method):
     def losses(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:
         images, present, mask = batch["images"], batch["present"].bool(), batch["mask"]
         subsets = self.components(present, self.objective.components)  # (B, K, M)
-        out = self.net(images, present, subsets, mask, floor=self._component_floor(batch, subsets))
+        floor = self._component_floor(batch, subsets)
+        out = self.net(inputs_of(batch), present, subsets, mask, floor=floor)
         valid = (subsets & present[:, None, :]).any(dim=2).T  # (K, B)
         return elbo_terms(
             out.decoded,
@@ -117,7 +118,7 @@ class SubsetVAE(Method):
             return None
         k = subsets.shape[1]
         given = component_experts(subsets, batch["present"])  # (K*B, M)
-        images, mask = per_component(batch["images"], k), per_component(batch["mask"].bool(), k)
+        images, mask = per_component(inputs_of(batch), k), per_component(batch["mask"].bool(), k)
         return self.floor_images(images, given, mask)
 
     def sampler(

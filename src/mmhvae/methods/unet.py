@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from mmhvae.config import Config, ModelConfig
 from mmhvae.losses.elbo import ELBOTerms, elbo_terms
-from mmhvae.methods.base import Method, Objective, Sampler
+from mmhvae.methods.base import Method, Objective, Sampler, inputs_of
 from mmhvae.methods.subsets import random_subsets
 from mmhvae.model.layers import Downsample, ResidualBlock, Upsample, conv, norm
 
@@ -94,7 +94,8 @@ class UNetMethod(Method):
         subsets = random_subsets(present, self.objective.components)  # (B, K, M)
         k = subsets.shape[1]
         rows = subsets.transpose(0, 1).reshape(k * b, -1)  # (K*B, M): row k * B + b
-        stacked = images.expand(k, *images.shape).reshape(k * b, *images.shape[1:])
+        inputs = inputs_of(batch)
+        stacked = inputs.expand(k, *inputs.shape).reshape(k * b, *inputs.shape[1:])
         masks = mask.expand(k, *mask.shape).reshape(k * b, *mask.shape[1:])
         decoded = self.net(unet_inputs(stacked, rows), masks)  # (K*B, M, C, ...)
         return elbo_terms(

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmhvae.config import AugmentConfig, Config
 from mmhvae.data.dataset import SliceDataset, collate_slices, load_prepared_dataset, split_cases
+from mmhvae.data.standardise import standardise_cases
 from mmhvae.data.layouts import Split
 from mmhvae.training.distributed import CaseBalancedSampler, DistInfo
 
@@ -53,6 +54,9 @@ def build_training_data(
         progress=progress,
         split=Split.TR,  # training never reads imagesTs (nnU-Net): those are the test cases
     )
+    if config.data.standardise_8bit:
+        prepared, mapped = standardise_cases(prepared)
+        messages = [*messages, *mapped]
     for message in messages:
         warnings.warn(message, stacklevel=2)
     train_cases, val_cases = split_cases(prepared, config.data.val_cases, config.train.seed)

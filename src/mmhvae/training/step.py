@@ -167,7 +167,11 @@ def train_step(
     """
     t = config.train
     device = info.device
-    on_device = {k: batch[k].to(device, non_blocking=True) for k in ("images", "present", "mask")}
+    on_device = {
+        k: batch[k].to(device, non_blocking=True)
+        for k in ("images", "inputs", "present", "mask")
+        if k in batch
+    }
     zero = torch.zeros((), device=device)
     terms: dict[str, Tensor] = {"gan_g": zero, "disc": zero}  # fixed columns: 0 while off
 
