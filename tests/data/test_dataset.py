@@ -81,11 +81,45 @@ def test_identity_augmentation_and_flip():
     images = torch.rand(2, 1, 8, 8) * 2 - 1
     present, mask = torch.tensor([True, True]), torch.ones(1, 8, 8, dtype=torch.bool)
     still = AugmentConfig(enabled=True, flip_prob=0, rotate_deg=0, scale=0, gamma=0, bias_field=0)
-    out, out_mask = augment_slice(images, present, mask, still, torch.Generator().manual_seed(0))
+    out, target, _ = augment_slice(images, present, mask, still, torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, images)
+    assert target is out
     flip = AugmentConfig(enabled=True, flip_prob=1, rotate_deg=0, scale=0, gamma=0, bias_field=0)
-    out, _ = augment_slice(images, present, mask, flip, torch.Generator().manual_seed(0))
+    out, _, _ = augment_slice(images, present, mask, flip, torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, images.flip(-1))
+
+
+def test_intensity_on_inputs_only_leaves_the_targets_their_intensities():
+    images = torch.rand(3, 1, 8, 8) * 2 - 1
+    present = torch.tensor([True, False, True])
+    images[1] = -1.0
+    mask = torch.ones(1, 8, 8, dtype=torch.bool)
+    config = AugmentConfig(
+        enabled=True, flip_prob=1, rotate_deg=0, scale=0, gamma=0.5, bias_field=0.5,
+        intensity_on_targets=False,
+    )  # fmt: skip
+    inputs, targets, _ = augment_slice(images, present, mask, config, torch.Generator())
+    torch.testing.assert_close(targets, images.flip(-1))  # the geometry, not the intensity
+    assert not torch.allclose(inputs[[0, 2]], targets[[0, 2]], atol=1e-3)
+    assert torch.all(inputs[1] == -1) and torch.all(targets[1] == -1)
+    # the inputs are what the same draw gives when the targets take the intensity too
+    both = AugmentConfig(**{**config.__dict__, "intensity_on_targets": True})
+    seeded = torch.Generator().manual_seed(4)
+    same, same_targets, _ = augment_slice(images, present, mask, both, seeded)
+    inputs, _, _ = augment_slice(images, present, mask, config, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(inputs, same)
+    assert same_targets is same
+
+
+def test_the_dataset_gives_inputs_only_when_they_differ_from_the_images():
+    cases = [_prepared("b", ("t1ce", "flair"), 5)]
+    apart = AugmentConfig(enabled=True, gamma=0.4, intensity_on_targets=False)
+    item = SliceDataset(cases, augment=apart, seed=1)[2]
+    assert item["inputs"].shape == item["images"].shape
+    assert not torch.equal(item["inputs"], item["images"])
+    together = AugmentConfig(enabled=True, gamma=0.4)
+    assert "inputs" not in SliceDataset(cases, augment=together, seed=1)[2]
+    assert "inputs" not in SliceDataset(cases)[2]
 
 
 def test_split_by_case():

@@ -234,3 +234,26 @@ def test_missing_modalities_do_not_depend_on_reconstructing_the_given(name: str,
                 else:
                     torch.testing.assert_close(lean.mean[b, m], full.mean[b, m], rtol=0, atol=0)
                     torch.testing.assert_close(lean.std[b, m], full.std[b, m], rtol=0, atol=0)
+
+
+TRAINED = sorted(n for n in METHODS if n != "regression")  # regression takes no steps
+
+
+def _loss(method, batch: dict[str, torch.Tensor]) -> float:  # type: ignore[no-untyped-def]
+    torch.manual_seed(3)  # the same components and latent draws for every call
+    return float(method.losses(batch, step=10_000).loss)
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_the_encoders_read_the_inputs_and_the_objective_the_images(name: str, real_batch) -> None:
+    """batch["inputs"] (intensity-augmented, data/augment.py) is what a method reads,
+    batch["images"] what it reconstructs; without "inputs" it reads the images."""
+    images, present, mask = real_batch
+    method = _method(name)
+    plain = {"images": images, "present": present, "mask": mask}
+    brighter = torch.where(images > -1, (images + 0.3).clamp(max=1.0), images)
+    base = _loss(method, plain)
+    assert _loss(method, {**plain, "inputs": images}) == base
+    read = _loss(method, {**plain, "inputs": brighter})  # other inputs, the same targets
+    target = _loss(method, {**plain, "images": brighter, "inputs": images})  # other targets
+    assert read != base and target != base and read != target

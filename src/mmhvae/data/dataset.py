@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -254,7 +254,9 @@ def load_prepared_dataset(
             item = prepare_case(case, names, image_size, spacing)
         warnings.extend(item.warnings)
         eight_bit = tuple(
-            m for m in names if m in case_files.images and stored_in_eight_bits(case_files.images[m])
+            m
+            for m in names
+            if m in case_files.images and stored_in_eight_bits(case_files.images[m])
         )
         prepared.append(replace(item, eight_bit=eight_bit) if eight_bit else item)
     if not prepared:

@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmhvae.config import AugmentConfig, Config
 from mmhvae.data.dataset import SliceDataset, collate_slices, load_prepared_dataset, split_cases
-from mmhvae.data.standardise import standardise_cases
 from mmhvae.data.layouts import Split
+from mmhvae.data.standardise import standardise_cases
 from mmhvae.training.distributed import CaseBalancedSampler, DistInfo
 
 

@@ -1,0 +1,94 @@
+"""Histogram standardisation of 8-bit training images (data/standardise.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mmhvae.data.dataset import load_prepared_dataset
+from mmhvae.data.standardise import (
+    LANDMARKS,
+    landmarks,
+    reference_landmarks,
+    standardise_cases,
+    standardise_image,
+    stored_in_eight_bits,
+)
+
+from .test_dataset import MODALITIES, _prepared
+from .volumes import brain_volume, write_nifti
+
+
+def _mask(shape=(8, 40, 40)) -> np.ndarray:
+    mask = np.zeros(shape, dtype=bool)
+    mask[:, 5:35, 5:35] = True
+    return mask
+
+
+def test_the_map_sends_the_source_landmarks_onto_the_target_ones() -> None:
+    rng = np.random.default_rng(0)
+    mask = _mask()
+    values = rng.random(mask.shape) ** 2
+    low, high = np.percentile(values[mask], [LANDMARKS[0], LANDMARKS[-1]])
+    # clipped at the end landmarks, as EVALUATION.md's normalisation leaves every image
+    image = np.where(mask, values.clip(low, high), 0.0).astype(np.float32)
+    target = np.sqrt(np.linspace(0.0, 1.0, LANDMARKS.size))  # a monotone other histogram
+    out = standardise_image(image, mask, landmarks(image, mask), target)
+    np.testing.assert_allclose(landmarks(out, mask), target, atol=2e-3)
+    assert np.all(out[~mask] == 0) and out.dtype == np.float32
+    # mapping onto its own landmarks changes nothing (the map is flat beyond the end ones)
+    same = standardise_image(image, mask, landmarks(image, mask), landmarks(image, mask))
+    np.testing.assert_allclose(same, image, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"), [(np.uint8, True), (np.int16, False), (np.float32, False)]
+)
+def test_eight_bits_are_read_from_the_header(tmp_path, dtype, expected) -> None:
+    path = write_nifti(tmp_path / "x.nii.gz", (brain_volume() * 100).astype(dtype))
+    assert stored_in_eight_bits(path) is expected
+
+
+def test_eight_bit_images_take_the_mean_landmarks_of_the_references() -> None:
+    full = [_prepared(name, MODALITIES, seed) for name, seed in (("a", 0), ("b", 7))]
+    coarse = _prepared("c", MODALITIES, 20)
+    images = coarse.images.copy()
+    images[2] = np.where(coarse.mask, images[2] ** 3, 0.0)  # another contrast for t2 only
+    coarse = replace(coarse, images=images, eight_bit=("t2",))
+    cases, messages = standardise_cases([*full, coarse])
+    assert cases[0] is full[0] and cases[1] is full[1]  # references are never touched
+    expected = np.mean([landmarks(c.images[2], c.mask) for c in full], axis=0)
+    np.testing.assert_allclose(landmarks(cases[2].images[2], coarse.mask), expected, atol=2e-2)
+    for m in (0, 1, 3):  # its full-precision modalities are kept
+        np.testing.assert_array_equal(cases[2].images[m], coarse.images[m])
+    assert messages == [
+        "t2: 1 image(s) stored in 8 bits mapped to the intensity landmarks of the "
+        "full-precision t2 images (data/standardise.py)"
+    ]
+
+
+def test_a_modality_without_a_reference_is_kept_and_said() -> None:
+    coarse = replace(_prepared("c", ("t1ce", "flair"), 3), eight_bit=("flair",))
+    other = _prepared("d", ("t1ce",), 4)  # no full-precision flair anywhere
+    assert 3 not in reference_landmarks([coarse, other])
+    cases, messages = standardise_cases([coarse, other])
+    np.testing.assert_array_equal(cases[0].images, coarse.images)
+    assert messages == [
+        "flair: 1 image(s) stored in 8 bits kept as they are: no full-precision flair image "
+        "to take intensities from"
+    ]
+
+
+def test_loading_marks_the_modalities_stored_in_eight_bits(tmp_path) -> None:
+    rows = ["case,modality,path,kind"]
+    for case, dtype in (("full", np.int16), ("coarse", np.uint8)):
+        for i, m in enumerate(("t1", "t2")):
+            data = (brain_volume((12, 10, 8), seed=i) * 100).astype(dtype)
+            path = write_nifti(tmp_path / f"{case}_{m}.nii.gz", data, np.eye(4))
+            rows.append(f"{case},{m},{path},image")
+    (tmp_path / "cases.csv").write_text("\n".join(rows) + "\n")
+    prepared, _ = load_prepared_dataset(tmp_path / "cases.csv", ("t1", "t2"), 16, progress=False)
+    marks = {p.case_id: p.eight_bit for p in prepared}
+    assert marks == {"full": (), "coarse": ("t1", "t2")}
