@@ -24,17 +24,18 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
+from mmhvae.data.nifti import load_header
 from mmhvae.data.preprocess import Prepared
 
 LANDMARKS = np.linspace(0.5, 99.5, 41)  # percentiles (P,), every 2.475 of them
 
 
 def stored_in_eight_bits(path: str | Path) -> bool:
-    """Whether the NIfTI file at ``path`` stores one byte per voxel (its header alone is read)."""
-    return nib.load(str(path)).get_data_dtype().itemsize == 1
+    """Whether the NIfTI file at ``path`` stores one byte per voxel (its header alone is read;
+    a bad file is a DataError naming it, data/nifti.py)."""
+    return np.dtype(load_header(path).get_data_dtype()).itemsize == 1
 
 
 def landmarks(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
