@@ -43,6 +43,21 @@ def test_the_map_sends_the_source_landmarks_onto_the_target_ones() -> None:
     np.testing.assert_allclose(same, image, atol=1e-5)
 
 
+def test_a_saturated_mass_goes_to_the_mean_of_its_tied_targets() -> None:
+    mask = _mask()
+    rng = np.random.default_rng(1)
+    image = np.where(mask, rng.random(mask.shape) * 0.8, 0.0).astype(np.float32)
+    bright = mask & (rng.random(mask.shape) < 0.2)  # a fifth of the brain saturated at 1.0
+    image[bright] = 1.0
+    source = landmarks(image, mask)
+    tied = source == 1.0
+    assert tied.sum() > 5  # the 80th to 99.5th percentiles are all 1.0
+    target = np.linspace(0.0, 1.0, LANDMARKS.size) ** 2
+    out = standardise_image(image, mask, source, target)
+    np.testing.assert_allclose(out[bright], target[tied].mean(), rtol=1e-6)
+    assert out[bright].max() < target[-1] - 0.1  # not the last tied target
+
+
 @pytest.mark.parametrize(
     ("dtype", "expected"), [(np.uint8, True), (np.int16, False), (np.float32, False)]
 )
@@ -52,17 +67,22 @@ def test_eight_bits_are_read_from_the_header(tmp_path, dtype, expected) -> None:
 
 
 def test_eight_bit_images_take_the_mean_landmarks_of_the_references() -> None:
-    full = [_prepared(name, MODALITIES, seed) for name, seed in (("a", 0), ("b", 7))]
+    full = [_prepared(name, MODALITIES, seed) for name, seed in (("a", 0), ("b", 7), ("e", 9))]
     coarse = _prepared("c", MODALITIES, 20)
     images = coarse.images.copy()
     images[2] = np.where(coarse.mask, images[2] ** 3, 0.0)  # another contrast for t2 only
     coarse = replace(coarse, images=images, eight_bit=("t2",))
     cases, messages = standardise_cases([*full, coarse])
-    assert cases[0] is full[0] and cases[1] is full[1]  # references are never touched
+    assert all(c is f for c, f in zip(cases, full, strict=False))  # references never touched
     expected = np.mean([landmarks(c.images[2], c.mask) for c in full], axis=0)
-    np.testing.assert_allclose(landmarks(cases[2].images[2], coarse.mask), expected, atol=2e-2)
+    np.testing.assert_allclose(landmarks(cases[3].images[2], coarse.mask), expected, atol=2e-2)
     for m in (0, 1, 3):  # its full-precision modalities are kept
-        np.testing.assert_array_equal(cases[2].images[m], coarse.images[m])
+        np.testing.assert_array_equal(cases[3].images[m], coarse.images[m])
+    # landmarks taken from other cases than the ones mapped: the mapped case's own full
+    # precision images do not count
+    alone, _ = standardise_cases([coarse], references=full[:1])
+    own = landmarks(full[0].images[2], full[0].mask)
+    np.testing.assert_allclose(landmarks(alone[0].images[2], coarse.mask), own, atol=2e-2)
     assert messages == [
         "t2: 1 image(s) stored in 8 bits mapped to the intensity landmarks of the "
         "full-precision t2 images (data/standardise.py)"

@@ -47,9 +47,15 @@ def standardise_image(
     image: np.ndarray, mask: np.ndarray, source: np.ndarray, target: np.ndarray
 ) -> np.ndarray:
     """image (S, H, W): the piecewise-linear map of landmarks ``source`` (P,) to ``target`` (P,)
-    inside ``mask`` (flat beyond the end landmarks), 0 outside; float32."""
+    inside ``mask`` (flat beyond the end landmarks), 0 outside; float32. Landmarks never
+    decrease (percentiles of one image); equal ones are merged."""
+    # Tied source landmarks (a saturated 8-bit image: its top percentiles all 1.0) are one
+    # point of the map, sent to the mean of their targets: np.interp alone would send the
+    # whole tied mass to the last of them.
+    points, group = np.unique(source, return_inverse=True)
+    goals = np.bincount(group, weights=target) / np.bincount(group)
     out = np.zeros_like(image, dtype=np.float32)
-    out[mask] = np.interp(image[mask], source, target)
+    out[mask] = np.interp(image[mask], points, goals)
     return out
 
 
@@ -64,11 +70,15 @@ def reference_landmarks(cases: Sequence[Prepared]) -> dict[int, np.ndarray]:
     return {m: np.mean(values, axis=0) for m, values in per_modality.items()}
 
 
-def standardise_cases(cases: Sequence[Prepared]) -> tuple[list[Prepared], list[str]]:
+def standardise_cases(
+    cases: Sequence[Prepared], references: Sequence[Prepared] | None = None
+) -> tuple[list[Prepared], list[str]]:
     """Map every 8-bit image of ``cases`` to the mean landmarks of the same modality's
-    reference images of ``cases``; returns the cases (the others unchanged, the same objects)
-    and one message per modality that was mapped, or that has no reference to map to."""
-    reference = reference_landmarks(cases)
+    reference images of ``references`` (default: ``cases``; training passes its training
+    cases, so that a validation case never shapes them); returns the cases (the others
+    unchanged, the same objects) and one message per modality that was mapped, or that has
+    no reference to map to."""
+    reference = reference_landmarks(cases if references is None else references)
     mapped: dict[str, int] = {}
     unmapped: dict[str, int] = {}
     out: list[Prepared] = []

@@ -54,12 +54,15 @@ def build_training_data(
         progress=progress,
         split=Split.TR,  # training never reads imagesTs (nnU-Net): those are the test cases
     )
+    train_cases, val_cases = split_cases(prepared, config.data.val_cases, config.train.seed)
     if config.data.standardise_8bit:
-        prepared, mapped = standardise_cases(prepared)
+        # the reference landmarks come from the training cases alone; validation's 8-bit
+        # images are mapped to them like the training ones
+        train_cases, mapped = standardise_cases(train_cases)
+        val_cases, _ = standardise_cases(val_cases, references=train_cases)
         messages = [*messages, *mapped]
     for message in messages:
         warnings.warn(message, stacklevel=2)
-    train_cases, val_cases = split_cases(prepared, config.data.val_cases, config.train.seed)
     if not val_cases:
         warnings.warn(
             f"{data}: only {len(prepared)} case(s), none held out: validating on training slices",
