@@ -241,7 +241,7 @@ TRAINED = sorted(n for n in METHODS if n != "regression")  # regression takes no
 
 def _loss(method, batch: dict[str, torch.Tensor]) -> float:  # type: ignore[no-untyped-def]
     torch.manual_seed(3)  # the same components and latent draws for every call
-    return float(method.losses(batch, step=10_000).loss)
+    return float(method.losses(batch, step=10_000).loss.detach())
 
 
 @pytest.mark.parametrize("name", TRAINED)
