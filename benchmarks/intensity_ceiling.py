@@ -29,19 +29,19 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from mmhvae.data.dataset import load_prepared_dataset
 from mmhvae.data.preprocess import Prepared
 from mmhvae.data.standardise import standardise_cases
+from mmhvae.methods.regression import features as regression_features
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
 
 
 def features(x: np.ndarray) -> np.ndarray:
-    """x (V, n) -> (V, 1 + n + n (n + 1) / 2): the constant, linear and product terms."""
-    n = x.shape[1]
-    products = [x[:, i] * x[:, k] for i in range(n) for k in range(i, n)]
-    return np.stack([np.ones(len(x)), *x.T, *products], axis=1)
+    """x (V, n) -> the regression's own features phi_S (V, F_S) (methods/regression.py)."""
+    return regression_features(torch.from_numpy(x)).numpy()
 
 
 def psnr(prediction: np.ndarray, truth: np.ndarray) -> float:

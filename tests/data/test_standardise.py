@@ -80,7 +80,7 @@ def test_eight_bit_images_take_the_mean_landmarks_of_the_references() -> None:
         np.testing.assert_array_equal(cases[3].images[m], coarse.images[m])
     # landmarks taken from other cases than the ones mapped: the mapped case's own full
     # precision images do not count
-    alone, _ = standardise_cases([coarse], references=full[:1])
+    alone, _ = standardise_cases([coarse], reference_landmarks(full[:1]))
     own = landmarks(full[0].images[2], full[0].mask)
     np.testing.assert_allclose(landmarks(alone[0].images[2], coarse.mask), own, atol=2e-2)
     assert messages == [

@@ -53,7 +53,7 @@ def augment_slice(
     tensor). Absent modalities and the background stay -1."""
     _, _, h, w = images.shape
     clean = (images.float() + 1) / 2  # (M, 1, H, W) in [0, 1]
-    x = clean.clone()
+    x = clean if config.intensity_on_targets else clean.clone()  # clean is read again if apart
     for m in range(images.shape[0]):
         gamma = math.exp(float(_uniform(-config.gamma, config.gamma, generator)))
         field = bias_field((h, w), config.bias_field, generator)

@@ -71,14 +71,15 @@ def reference_landmarks(cases: Sequence[Prepared]) -> dict[int, np.ndarray]:
 
 
 def standardise_cases(
-    cases: Sequence[Prepared], references: Sequence[Prepared] | None = None
+    cases: Sequence[Prepared], reference: dict[int, np.ndarray] | None = None
 ) -> tuple[list[Prepared], list[str]]:
-    """Map every 8-bit image of ``cases`` to the mean landmarks of the same modality's
-    reference images of ``references`` (default: ``cases``; training passes its training
+    """Map every 8-bit image of ``cases`` to ``reference`` (:func:`reference_landmarks`;
+    default: those of ``cases``; training passes its training cases' to the validation
     cases, so that a validation case never shapes them); returns the cases (the others
     unchanged, the same objects) and one message per modality that was mapped, or that has
     no reference to map to."""
-    reference = reference_landmarks(cases if references is None else references)
+    if reference is None:
+        reference = reference_landmarks(cases)
     mapped: dict[str, int] = {}
     unmapped: dict[str, int] = {}
     out: list[Prepared] = []

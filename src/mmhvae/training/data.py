@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from mmhvae.config import AugmentConfig, Config
 from mmhvae.data.dataset import SliceDataset, collate_slices, load_prepared_dataset, split_cases
 from mmhvae.data.layouts import Split
-from mmhvae.data.standardise import standardise_cases
+from mmhvae.data.standardise import reference_landmarks, standardise_cases
 from mmhvae.training.distributed import CaseBalancedSampler, DistInfo
 
 
@@ -58,8 +58,9 @@ def build_training_data(
     if config.data.standardise_8bit:
         # the reference landmarks come from the training cases alone; validation's 8-bit
         # images are mapped to them like the training ones
-        train_cases, mapped = standardise_cases(train_cases)
-        val_cases, _ = standardise_cases(val_cases, references=train_cases)
+        reference = reference_landmarks(train_cases)
+        train_cases, mapped = standardise_cases(train_cases, reference)
+        val_cases, _ = standardise_cases(val_cases, reference)
         messages = [*messages, *mapped]
     for message in messages:
         warnings.warn(message, stacklevel=2)
