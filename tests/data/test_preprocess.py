@@ -108,6 +108,32 @@ def test_inplane_resampling_changes_pixel_size_and_inverts_approximately():
     assert np.abs(back - expected)[inner].mean() < 0.05
 
 
+@pytest.mark.parametrize("out_hw", [(240, 240), (20, 31), (97, 60), (7, 7)])
+def test_linear_inplane_resize_is_scipy_affine_transform(out_hw):
+    """The torch bilinear path of _resize_inplane gives scipy.ndimage.affine_transform's
+    numbers (order 1, mode "nearest", pixel centres aligned) to a float32 ulp, up- and
+    down-sampling, all-zero slices included, edges clamped."""
+    from scipy import ndimage
+
+    from mmhvae.data.preprocess import _resize_inplane
+
+    rng = np.random.default_rng(0)
+    volume = rng.random((5, 48, 40)).astype(np.float32)
+    volume[1] = 0.0  # skipped as all zero: must stay zero
+    volume[3, :, :5] = 1.0  # a hard edge at the border
+    scale = np.array([1.0, 48 / out_hw[0], 40 / out_hw[1]])
+    offset = 0.5 * scale - 0.5
+    offset[0] = 0.0
+    expected = ndimage.affine_transform(
+        volume.astype(np.float64), scale, offset=offset, output_shape=(5, *out_hw), order=1,
+        mode="nearest",
+    )  # fmt: skip
+    got = _resize_inplane(volume, out_hw, order=1)
+    assert got.dtype == np.float32 and got.shape == (5, *out_hw)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1.2e-7)
+    assert not got[1].any()
+
+
 def test_empty_brain_and_bad_volume_shape():
     case = _make_case({"t1": np.zeros((4, 4, 4), np.float32)}, np.eye(4))
     with pytest.raises(DataError, match="empty brain mask"):

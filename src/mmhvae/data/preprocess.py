@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import nibabel as nib
 import numpy as np
+import torch
+import torch.nn.functional as F
 from nibabel import orientations
 from scipy import ndimage
 
@@ -220,17 +222,27 @@ def _resampled_shape(
 def _resize_inplane(volume: np.ndarray, out_hw: tuple[int, int], order: int) -> np.ndarray:
     """``(S, h, w)`` -> ``(S, H, W)``, pixel centres aligned: ``i = (j + 0.5) h / H - 0.5``.
 
-    Linear (``order=1``) is separable: one pass along each in-plane axis, the numbers of
-    ``scipy.ndimage.affine_transform(order=1, mode="nearest")`` (float64 inside, to one
-    float32 ulp) several times faster; it runs once per synthesised volume on the way back
-    to the case's grid. Nearest neighbour (``order=0``, masks and labels) stays with scipy.
+    Linear (``order=1``) is torch's bilinear interpolation with ``align_corners=False`` in
+    float64: the same source coordinates, and the same edge rule as
+    ``scipy.ndimage.affine_transform(order=1, mode="nearest")`` (a coordinate below 0 reads
+    pixel 0, above n - 1 pixel n - 1), so the numbers of scipy to one float32 ulp, several
+    times faster than scipy or numpy gathers; it runs once per synthesised volume on the way
+    back to the case's grid. Slices that are all zero (outside the brain) stay zero without
+    work. Nearest neighbour (``order=0``, masks and labels) stays with scipy.
     """
     s, h, w = volume.shape
     if (h, w) == tuple(out_hw):
         return volume
     if order == 1:
-        out = _linear_along(np.asarray(volume, np.float64), 1, out_hw[0])
-        return _linear_along(out, 2, out_hw[1]).astype(np.float32)
+        out = np.zeros((s, *out_hw), np.float32)
+        filled = np.flatnonzero(np.asarray(volume).reshape(s, -1).any(axis=1))
+        if filled.size:
+            planes = torch.from_numpy(np.asarray(volume, np.float64)[filled])  # (N, h, w)
+            resized = F.interpolate(
+                planes[:, None], size=tuple(out_hw), mode="bilinear", align_corners=False
+            )
+            out[filled] = resized[:, 0].numpy()
+        return out
     scale = np.array([1.0, h / out_hw[0], w / out_hw[1]])
     offset = 0.5 * scale - 0.5
     offset[0] = 0.0
@@ -243,19 +255,6 @@ def _resize_inplane(volume: np.ndarray, out_hw: tuple[int, int], order: int) -> 
         mode="nearest",
     )
     return np.asarray(out, np.float32)
-
-
-def _linear_along(volume: np.ndarray, axis: int, n_out: int) -> np.ndarray:
-    """1D linear interpolation of ``volume`` along ``axis`` to ``n_out`` samples, pixel centres
-    aligned: output j reads x = (j + 0.5) n / n_out - 0.5, weight 1 - f at floor(x) and f at
-    floor(x) + 1, indices clamped to the edge (``mode="nearest"``)."""
-    n_in = volume.shape[axis]
-    x = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-    lower = np.floor(x)
-    frac = (x - lower).reshape([-1 if a == axis else 1 for a in range(volume.ndim)])
-    below = np.take(volume, np.clip(lower.astype(np.intp), 0, n_in - 1), axis=axis)
-    above = np.take(volume, np.clip(lower.astype(np.intp) + 1, 0, n_in - 1), axis=axis)
-    return below * (1.0 - frac) + above * frac
 
 
 def _crop_start(mask: np.ndarray, size: int) -> tuple[int, int]:

@@ -325,13 +325,14 @@ class Reference:
 
     def score(self, pred: ArrayLike) -> dict[str, float]:
         """psnr, mae, ssim (+ psnr_/ssim_ tumour and healthy with labels) of ``pred``."""
-        p = np.asarray(pred, dtype=np.float64)
+        # float64 only where it is read (the mask's voxels, the slab), not the whole volume
+        p = np.asarray(pred)
         if p.shape != self.shape:
             raise ValueError(f"expected a prediction of shape {self.shape}, got {p.shape}")
-        diff = p[self.mask] - self.truth_in_mask  # (V,)
+        diff = p[self.mask].astype(np.float64) - self.truth_in_mask  # (V,)
         squared = diff**2
         err = float(np.mean(squared))
-        maps = self.ssim_maps(_slab(p, self.slices, self.crop, self.axis))
+        maps = self.ssim_maps(_slab(p, self.slices, self.crop, self.axis).astype(np.float64))
         per_slice = mean_ssim(maps)
         out = {
             "psnr": _psnr_of(err),

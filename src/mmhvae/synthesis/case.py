@@ -78,7 +78,7 @@ def plan_synthesis(
 
 def back_to_case_grid(grid: GridInfo, volume: np.ndarray, brain: np.ndarray) -> np.ndarray:
     """(S, H, W) prepared slices -> (X, Y, Z) float32 on the original grid, 0 outside ``brain``."""
-    return np.where(brain, to_original_grid(grid, volume), 0.0).astype(np.float32)
+    return np.where(brain, to_original_grid(grid, volume).astype(np.float32), np.float32(0.0))
 
 
 def synthesize_loaded_case(
