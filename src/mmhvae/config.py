@@ -9,6 +9,7 @@ The resolved config is saved beside the checkpoints, so every run is self-descri
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -130,6 +131,10 @@ class TrainConfig:
     # minutes of training after which the run stops cleanly (checkpoint + final validation)
     # after the current step, so methods can be compared at equal wall-clock cost; 0: no budget
     time_budget_minutes: float = 0.0
+    # fine-tuning: a run folder, checkpoint or shipped model (e.g. "brats-tiny") whose weights
+    # start this run instead of a random initialisation (training/init.py); the method, the
+    # model settings and the modalities must be the ones it was trained with. "": none
+    init_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,13 +168,19 @@ def named_configs() -> list[str]:
 
 def load_config(name_or_path: str = "default", overrides: Sequence[str] = ()) -> Config:
     """Resolve a named config or a YAML file, then apply ``key=value`` overrides."""
-    raw = _read_yaml_chain(name_or_path, seen=())
+    return config_from(_read_yaml_chain(name_or_path, seen=()), overrides)
+
+
+def config_from(raw: Mapping[str, Any], overrides: Sequence[str] = ()) -> Config:
+    """A config from its dict form (a YAML file's, a checkpoint's ``config``) with
+    ``key=value`` overrides applied; ``raw`` is not changed."""
+    plain: dict[str, Any] = copy.deepcopy(dict(raw))
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=1e-3")
-        _set_dotted(raw, key.strip(), yaml.safe_load(value))
-    return from_dict(Config, migrate_legacy(raw))
+        _set_dotted(plain, key.strip(), yaml.safe_load(value))
+    return from_dict(Config, migrate_legacy(plain))
 
 
 def migrate_legacy(raw: Mapping[str, Any]) -> dict[str, Any]:

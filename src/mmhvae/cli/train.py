@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import Any
 
 from mmhvae.cli.options import add_device, add_overrides, add_overwrite
-from mmhvae.config import load_config, named_configs
+from mmhvae.config import config_from, load_config, named_configs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"method to train (sugar for --set method=NAME): {', '.join(sorted(METHODS))}",
     )
+    parser.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL",
+        help="fine-tune: start from the weights of a run folder, checkpoint or shipped model "
+        "(e.g. brats-tiny), with its config unless --config is given (sugar for "
+        "--set train.init_from=MODEL)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue RUN's last checkpoint")
     add_overwrite(parser, "the run in RUN (start again)")
     add_device(parser)
@@ -49,7 +58,12 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.method:
         overrides.append(f"method={args.method}")
-    config = load_config(base, overrides)
+    if args.init and not args.resume:
+        overrides.append(f"train.init_from={args.init}")
+    if args.init and args.config is None and not args.resume:
+        config = config_from(_model_config(args.init), overrides)  # the model's own settings
+    else:
+        config = load_config(base, overrides)
     result = fit(
         config,
         args.data,
@@ -64,6 +78,14 @@ def run(args: argparse.Namespace) -> int:
         )
         print(_validation_table(result.validation))
     return 0
+
+
+def _model_config(model: str) -> dict[str, Any]:
+    """The config (dict form) a run folder, checkpoint or shipped model was trained with."""
+    from mmhvae.runs import checkpoint_config, config_to_dict, load_checkpoint, resolve_checkpoint
+
+    path = resolve_checkpoint(model)
+    return config_to_dict(checkpoint_config(load_checkpoint(path, map_location="cpu"), path))
 
 
 def _validation_table(values: dict[str, float]) -> str:

@@ -44,6 +44,7 @@ from mmhvae.runs import (
 from mmhvae.training import distributed as ddp
 from mmhvae.training.data import TrainingData, batch_stream, build_training_data, stack_rows
 from mmhvae.training.images import grid_rows, sample_grid
+from mmhvae.training.init import initialise_from, starting_point, with_start_modalities
 from mmhvae.training.logs import RunLog
 from mmhvae.training.schedules import lr_factor
 from mmhvae.training.step import LossMeter, Networks, build_networks, train_step
@@ -96,6 +97,10 @@ def _fit(
     t = config.train
     batch_size = ddp.per_rank_batch(t.batch_size, info.world_size)
     run = RunFolder(run_dir)
+    # fine-tuning (training/init.py): checked before anything is written
+    start_from = None if resume else starting_point(config)
+    if start_from is not None:
+        config = with_start_modalities(config, start_from[2])
     state = _prepare_run_dir(config, run, resume, overwrite, info)
     start = int(state["step"]) if state else 0
     cache = Path(config.data.cache_dir) if config.data.cache_dir else run_dir / "cache"
@@ -108,6 +113,8 @@ def _fit(
         _check_compatible(state, config, dataset.modalities, run_dir)
         extra = _restore(state, nets, meter, info)
     else:
+        if start_from is not None:
+            initialise_from(nets.method, start_from, config, dataset.modalities)
         _seed_everything(t.seed + 1 + info.rank)  # different subsets and noise per rank
     val_batch = stack_rows(dataset.val, dataset.val_rows, info.device)
     log = RunLog(run, resume_step=start if state else None, enabled=info.is_main)
