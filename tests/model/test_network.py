@@ -85,6 +85,43 @@ def test_gradients_reach_exactly_the_input_encoders() -> None:
     assert all(p.grad is not None for p in net.decoders.parameters())
 
 
+def test_encoders_skip_absent_rows_without_changing_the_pass() -> None:
+    """Training on the CPU runs each encoder on the rows that have its modality only
+    (``encode_present``): the decoded images, the KL and every gradient are those of running
+    every encoder on every row, and an encoder with no row still gets a (zero) gradient for
+    every parameter (DDP without find_unused_parameters)."""
+    present = torch.tensor(
+        [[True, True, True, False], [False, True, False, True], [False, True, True, True]]
+    )  # t1ce on every row (its encoder skips nothing), t1 on one, flair and t2 on two
+    images, mask = _batch(SMALL, present)
+    subsets = sample_subsets(present, 2, torch.Generator().manual_seed(1))
+    results = []
+    for skip in (True, False):
+        torch.manual_seed(0)
+        net = MMHVAE(SMALL, MODALITIES)
+        if not skip:
+            net.encode_present = lambda x, _present, net=net: net.encode(x)  # type: ignore[method-assign]
+        out = net(images, present, subsets, mask, generator=torch.Generator().manual_seed(2))
+        (out.decoded.square().mean() + out.kl.sum()).backward()
+        results.append((out, {k: p.grad for k, p in net.named_parameters()}))
+    (a, grads_a), (b, grads_b) = results
+    torch.testing.assert_close(a.decoded, b.decoded, rtol=0, atol=1e-6)
+    torch.testing.assert_close(a.kl_examples, b.kl_examples, rtol=1e-6, atol=1e-4)
+    for name, grad in grads_b.items():
+        assert grads_a[name] is not None, name
+        # the same sums over fewer rows: float rounding only, relative to the gradient's scale
+        assert float((grads_a[name] - grad).abs().max()) <= 1e-5 * float(grad.abs().max()) + 1e-7, (
+            name
+        )
+    alone = present.clone()
+    alone[:, 0] = False  # no row has t1
+    torch.manual_seed(0)
+    net = MMHVAE(SMALL, MODALITIES)
+    out = net(images, alone, sample_subsets(alone, 2), mask)
+    (out.decoded.square().mean() + out.kl.sum()).backward()
+    assert all(p.grad is not None and not p.grad.any() for p in net.encoders["t1"].parameters())
+
+
 def test_3d_forward_and_synthesis() -> None:
     torch.manual_seed(0)
     config = dataclasses.replace(

@@ -121,6 +121,35 @@ class MMHVAE(nn.Module):
                 memo[m] = self.topdown.evidence(encoders[m](images[:, m]))
         return [torch.stack(level) for level in zip(*(memo[m] for m in indices), strict=True)]
 
+    def encode_present(self, images: Tensor, present: Tensor) -> list[Tensor]:
+        """:meth:`encode` for training: images (B, M, C, ...), present (B, M) bool -> the
+        evidence per level (M, B, ...), where on the CPU each encoder runs only on the rows
+        that have its modality and an absent row's evidence is 0.
+
+        An absent modality's expert has zero precision in every product, so its evidence
+        changes nothing but the work (a quarter of the encoders' on data with a fifth of the
+        contrasts missing). On an accelerator every encoder runs on every row instead: static
+        shapes and no host sync per step are worth more there than the rows saved. An
+        encoder runs even on zero rows, so each of its parameters gets a (zero) gradient
+        every step, as DDP without ``find_unused_parameters`` requires."""
+        if images.device.type != "cpu" or bool(present.all()):
+            return self.encode(images)
+        b = images.shape[0]
+        per_modality = []
+        for m, encoder in enumerate(self.encoders.values()):
+            rows = present[:, m].nonzero().flatten()  # (B_m,)
+            if rows.numel() == b:
+                per_modality.append(self.topdown.evidence(encoder(images[:, m])))
+                continue
+            levels = self.topdown.evidence(encoder(images[rows, m]))
+            per_modality.append(
+                [
+                    level.new_zeros((b, *level.shape[1:])).index_copy(0, rows, level)
+                    for level in levels
+                ]
+            )
+        return [torch.stack(level) for level in zip(*per_modality, strict=True)]
+
     def forward(
         self,
         images: Tensor,
@@ -135,7 +164,7 @@ class MMHVAE(nn.Module):
         component k; intersected with ``present``), mask (B, 1, ...) bool; ``floor``
         (K*B, M, C, ...) what the decoders correct (``model.residual_floor``), or None."""
         b, k = subsets.shape[:2]
-        evidence = self.encode(absent_as_background(images, present))
+        evidence = self.encode_present(absent_as_background(images, present), present)
         weight = component_experts(subsets, present).T  # (M, K*B)
         h, kl = self.topdown(evidence, weight, temperature, generator)  # (K*B, c0, ...), (K*B, L)
         assert kl is not None
