@@ -52,7 +52,8 @@ class DataConfig:
     cache_dir: str = ""  # empty: RUN/cache
     resample: bool = True  # resample cases whose volumes are on different grids
     # training images stored in 8 bits take the intensity landmarks of the full-precision
-    # images of their modality (data/standardise.py); inputs of synthesis are never changed
+    # images of their modality (data/standardise.py); the checkpoint keeps the landmarks and
+    # synthesis maps an 8-bit input to them
     standardise_8bit: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

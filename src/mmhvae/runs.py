@@ -308,7 +308,7 @@ def resolve_checkpoint(run_dir_or_checkpoint: str | Path) -> Path:
     return path
 
 
-EXPORTED_EXTRA = ("train_cases", "val_cases", "elapsed", "best_val")
+EXPORTED_EXTRA = ("train_cases", "val_cases", "elapsed", "best_val", "intensity_landmarks")
 
 
 def export_checkpoint(
@@ -368,6 +368,8 @@ def load_method(
             f"checkpoint {path}: weights do not fit the method ({first})"
         ) from None
     method.to(device).eval()
+    landmarks = (state.get("extra") or {}).get("intensity_landmarks") or {}
+    method.intensity_landmarks = {str(m): [float(v) for v in lm] for m, lm in landmarks.items()}
     return method, config, modalities
 
 

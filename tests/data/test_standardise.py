@@ -11,9 +11,11 @@ from mmhvae.data.dataset import load_prepared_dataset
 from mmhvae.data.standardise import (
     LANDMARKS,
     landmarks,
+    landmarks_by_name,
     reference_landmarks,
     standardise_cases,
     standardise_image,
+    standardise_inputs,
     stored_in_eight_bits,
 )
 
@@ -98,6 +100,35 @@ def test_a_modality_without_a_reference_is_kept_and_said() -> None:
     assert messages == [
         "flair: 1 image(s) stored in 8 bits kept as they are: no full-precision flair image "
         "to take intensities from"
+    ]
+
+
+def test_synthesis_maps_an_8bit_input_to_the_models_landmarks() -> None:
+    """A model keeps the landmarks of its training images by name; at synthesis an input
+    stored in 8 bits takes them, the full-precision inputs are kept, and a line says so."""
+    full = [_prepared(name, MODALITIES, seed) for name, seed in (("a", 0), ("b", 7))]
+    reference = landmarks_by_name(reference_landmarks(full), MODALITIES)
+    assert sorted(reference) == sorted(MODALITIES) and len(reference["t2"]) == len(LANDMARKS)
+    coarse = _prepared("c", MODALITIES, 20)
+    images = coarse.images.copy()
+    images[2] = np.where(coarse.mask, images[2] ** 3, 0.0)  # another contrast for t2 only
+    coarse = replace(coarse, images=images)
+    out, notes = standardise_inputs(coarse, ("t2",), reference)
+    np.testing.assert_allclose(landmarks(out.images[2], coarse.mask), reference["t2"], atol=2e-2)
+    for m in (0, 1, 3):
+        np.testing.assert_array_equal(out.images[m], coarse.images[m])
+    assert notes == [
+        "case c: t2 is stored in 8 bits: mapped to the intensity landmarks of the model's "
+        "full-precision t2 training images, as in training (data/standardise.py)"
+    ]
+    # a model trained without landmarks reads its inputs as they are, silently
+    assert standardise_inputs(coarse, ("t2",), {}) == (coarse, [])
+    # a model with landmarks, but not of this modality
+    kept, notes = standardise_inputs(coarse, ("t2",), {"t1": reference["t1"]})
+    np.testing.assert_array_equal(kept.images, coarse.images)
+    assert notes == [
+        "case c: t2 is stored in 8 bits and the model has no full-precision t2 landmarks: "
+        "used as it is"
     ]
 
 

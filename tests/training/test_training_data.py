@@ -48,3 +48,63 @@ def test_the_8bit_case_trains_on_the_landmarks_of_the_others(tmp_path, standardi
     reference = np.mean([landmarks(cases[k].images[t2], cases[k].mask) for k in "ab"], axis=0)
     coarse = landmarks(cases["c"].images[t2], cases["c"].mask)
     assert np.allclose(coarse, reference, atol=0.03) is standardise
+
+
+def test_a_trained_model_maps_8bit_inputs_at_synthesis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The landmarks of training travel in the checkpoint (and an exported model) to
+    synthesis, where the 8-bit case's input is mapped to them; a full-precision case is read
+    as it is."""
+    from tests.training.conftest import build_fake
+
+    from mmhvae.data.case import load_case
+    from mmhvae.data.layouts import discover_cases
+    from mmhvae.methods import METHODS
+    from mmhvae.methods.sampling import SamplingOptions
+    from mmhvae.runs import export_checkpoint, load_method
+    from mmhvae.synthesis.case import SynthesisPlan, synthesize_loaded_case
+    from mmhvae.training.trainer import fit
+
+    monkeypatch.setitem(METHODS, "fake", build_fake)
+    cases_csv = _dataset(tmp_path)
+    config = load_config(
+        "tiny",
+        [
+            "method=fake",
+            "model.image_size=16",
+            "data.spacing=0",
+            "data.val_cases=0",
+            "train.steps=1",
+            "train.gan=false",
+            "train.num_workers=0",
+            "train.batch_size=2",
+            "train.val_slices=2",
+        ],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit(config, cases_csv, tmp_path / "run")
+        data = build_training_data(config, cases_csv, tmp_path / "cache", progress=False)
+    assert sorted(data.intensity_landmarks) == ["t1", "t2"]
+    method, _, _ = load_method(tmp_path / "run")
+    assert method.intensity_landmarks == data.intensity_landmarks
+    export_checkpoint(tmp_path / "run", tmp_path / "model.pt")
+    assert load_method(tmp_path / "model.pt")[0].intensity_landmarks == data.intensity_landmarks
+    assert result.method is not None
+    files = {f.case_id: f for f in discover_cases(cases_csv)}
+    plan = SynthesisPlan(inputs=("t2",), targets=("t1",))
+    options = SamplingOptions(temperature=0.0, samples=1, seed=0, batch_size=8)
+
+    def synthesis(case_id: str, landmarks: dict[str, list[float]]) -> np.ndarray:
+        method.intensity_landmarks = landmarks
+        case = load_case(files[case_id], ("t1", "t2"))
+        return synthesize_loaded_case(method, case, config, plan, options)["t1"][0]
+
+    with pytest.warns(UserWarning, match="case c: t2 is stored in 8 bits: mapped"):
+        mapped = synthesis("c", data.intensity_landmarks)
+    difference = np.abs(mapped - synthesis("c", {})).max()
+    assert difference > 1e-4, difference
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a full-precision case: no mapping, no warning
+        np.testing.assert_array_equal(synthesis("a", data.intensity_landmarks), synthesis("a", {}))

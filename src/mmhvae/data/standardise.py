@@ -15,12 +15,16 @@ Udupa 1999; TorchIO's ``HistogramStandardization``):
     l_p(x) = the p-th percentile of x in the brain,  p in LANDMARKS
     x' = interp(x, l(x), mean over reference images r of l(r)),  0 outside the brain.
 
+A trained model keeps the reference landmarks (the checkpoint's ``intensity_landmarks``): at
+synthesis an input stored in 8 bits is mapped to them (:func:`standardise_inputs`), so that
+the model reads it as it read such images in training.
+
 Shapes: M modalities, S slices, H W space, P landmarks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -112,3 +116,50 @@ def standardise_cases(
         for name, count in unmapped.items()
     ]
     return out, messages
+
+
+def landmarks_by_name(
+    reference: Mapping[int, np.ndarray], modalities: Sequence[str]
+) -> dict[str, list[float]]:
+    """:func:`reference_landmarks` keyed by modality name, as plain floats (what a checkpoint
+    stores)."""
+    return {modalities[m]: [float(v) for v in values] for m, values in reference.items()}
+
+
+def standardise_inputs(
+    prepared: Prepared, eight_bit: Sequence[str], reference: Mapping[str, Sequence[float]]
+) -> tuple[Prepared, list[str]]:
+    """Synthesis: the prepared case with each input named in ``eight_bit`` (stored in 8 bits)
+    mapped to the model's ``reference`` landmarks of that modality (by name; empty for a model
+    trained without ``data.standardise_8bit``, which then reads its inputs as they are, as it
+    read such images in training), and one line per 8-bit input naming the case and what was
+    done: mapped, or used as it is when the model has no landmarks for that modality."""
+    todo = [m for m in eight_bit if m in prepared.modalities]
+    if not todo or not reference:
+        return prepared, []
+    names = prepared.modalities
+    by_index = {
+        names.index(m): np.asarray(v, np.float64) for m, v in reference.items() if m in names
+    }
+    (out,), _ = standardise_cases([replace(prepared, eight_bit=tuple(todo))], by_index)
+    notes = []
+    for m in todo:
+        if not prepared.present[names.index(m)]:
+            continue
+        if m in reference:
+            notes.append(
+                f"case {prepared.case_id}: {m} is stored in 8 bits: mapped to the intensity "
+                f"landmarks of the model's full-precision {m} training images, as in training "
+                "(data/standardise.py)"
+            )
+        else:
+            notes.append(
+                f"case {prepared.case_id}: {m} is stored in 8 bits and the model has no "
+                f"full-precision {m} landmarks: used as it is"
+            )
+    return out, notes
+
+
+def eight_bit_files(files: Mapping[str, str | Path], modalities: Sequence[str]) -> tuple[str, ...]:
+    """The ``modalities`` whose file (``files``: modality -> path) stores one byte per voxel."""
+    return tuple(m for m in modalities if m in files and stored_in_eight_bits(files[m]))

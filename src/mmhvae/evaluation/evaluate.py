@@ -57,7 +57,7 @@ from mmhvae.evaluation.summary import (
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.runs import RunFolder, load_method
-from mmhvae.synthesis.case import back_to_case_grid
+from mmhvae.synthesis.case import back_to_case_grid, model_inputs
 from mmhvae.synthesis.dataset import default_batch_size, default_device
 from mmhvae.synthesis.slices import brain_slices, synthesize_slices_patterns
 
@@ -276,7 +276,10 @@ def _evaluate_case(
     rows: list[Row] = []
     montages: list[tuple[str, Path]] = []
     for model in models:
-        prepared = _prepared(case, model, mask, prepared_cache)
+        prepared, mapped = model_inputs(  # every present modality is an input of a scenario
+            model.method, case, _prepared(case, model, mask, prepared_cache), list(case.images)
+        )
+        notes += mapped
         new_rows, shown = _score_model(
             model, case, prepared, scored, mode, options, device, lpips_model, out, table
         )

@@ -88,6 +88,10 @@ class Method(nn.Module):
         super().__init__()
         self.modalities = tuple(modalities)
         self.objective = objective or Objective()
+        # modality -> the intensity landmarks its 8-bit training images were mapped to
+        # (data/standardise.py): synthesis maps an 8-bit input to them. Kept by the trainer in
+        # the checkpoint, set by runs.load_method; empty for a model trained without them.
+        self.intensity_landmarks: dict[str, list[float]] = {}
 
     def losses(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:
         """One training pass: batch["images"] (B, M, C, ...), ["present"] (B, M) bool,

@@ -8,6 +8,7 @@ saved with the reference volume's affine and header.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,14 @@ from mmhvae.config import Config
 from mmhvae.data.case import Case, load_case
 from mmhvae.data.layouts import CaseFiles
 from mmhvae.data.modalities import canonical_modality
-from mmhvae.data.preprocess import GridInfo, brain_mask, prepare_case, to_original_grid
+from mmhvae.data.preprocess import (
+    GridInfo,
+    Prepared,
+    brain_mask,
+    prepare_case,
+    to_original_grid,
+)
+from mmhvae.data.standardise import eight_bit_files, standardise_inputs
 from mmhvae.errors import DataError
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
@@ -76,6 +84,19 @@ def plan_synthesis(
     return SynthesisPlan(inputs=inputs, targets=tuple(m for m in wanted if m not in inputs))
 
 
+def model_inputs(
+    method: Method, case: Case, prepared: Prepared, inputs: Sequence[str]
+) -> tuple[Prepared, list[str]]:
+    """The prepared case as the method reads it: each of ``inputs`` stored in 8 bits mapped to
+    the intensity landmarks the method's 8-bit training images were mapped to
+    (data/standardise.py; nothing for a method trained without them), and a line per 8-bit
+    input saying what was done."""
+    if not method.intensity_landmarks:
+        return prepared, []
+    eight_bit = eight_bit_files(case.files.images, [m for m in inputs if m in case.images])
+    return standardise_inputs(prepared, eight_bit, method.intensity_landmarks)
+
+
 def back_to_case_grid(grid: GridInfo, volume: np.ndarray, brain: np.ndarray) -> np.ndarray:
     """(S, H, W) prepared slices -> (X, Y, Z) float32 on the original grid, 0 outside ``brain``."""
     return np.where(brain, to_original_grid(grid, volume).astype(np.float32), np.float32(0.0))
@@ -97,6 +118,9 @@ def synthesize_loaded_case(
     brain = brain_mask(case)
     size, spacing = config.model.image_size, config.data.spacing
     prepared = prepare_case(case, modalities, size, spacing, brain)
+    prepared, notes = model_inputs(method, case, prepared, plan.inputs)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
     present = np.array([m in plan.inputs for m in modalities], dtype=bool)
     total, done = int(brain_slices(prepared.mask).size), 0
 

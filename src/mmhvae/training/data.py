@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from mmhvae.config import AugmentConfig, Config
 from mmhvae.data.dataset import SliceDataset, collate_slices, load_prepared_dataset, split_cases
 from mmhvae.data.layouts import Split
-from mmhvae.data.standardise import reference_landmarks, standardise_cases
+from mmhvae.data.standardise import landmarks_by_name, reference_landmarks, standardise_cases
 from mmhvae.training.distributed import CaseBalancedSampler, DistInfo
 
 
@@ -33,6 +33,9 @@ class TrainingData:
     val_rows: list[int]
     train_cases: list[str]
     val_cases: list[str]
+    # modality -> the landmarks 8-bit images were mapped to (data/standardise.py; empty
+    # without data.standardise_8bit): the checkpoint keeps them for synthesis
+    intensity_landmarks: dict[str, list[float]] = field(default_factory=dict)
 
 
 def build_training_data(
@@ -55,10 +58,12 @@ def build_training_data(
         split=Split.TR,  # training never reads imagesTs (nnU-Net): those are the test cases
     )
     train_cases, val_cases = split_cases(prepared, config.data.val_cases, config.train.seed)
+    landmarks: dict[str, list[float]] = {}
     if config.data.standardise_8bit:
         # the reference landmarks come from the training cases alone; validation's 8-bit
         # images are mapped to them like the training ones
         reference = reference_landmarks(train_cases)
+        landmarks = landmarks_by_name(reference, prepared[0].modalities)
         train_cases, mapped = standardise_cases(train_cases, reference)
         val_cases, _ = standardise_cases(val_cases, reference)
         messages = [*messages, *mapped]
@@ -84,6 +89,7 @@ def build_training_data(
         val_rows=evenly_spaced(len(val), config.train.val_slices),
         train_cases=[p.case_id for p in train_cases],
         val_cases=[p.case_id for p in val_cases],
+        intensity_landmarks=landmarks,
     )
 
 

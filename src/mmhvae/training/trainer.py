@@ -341,6 +341,7 @@ def _save(
             "real_pool": nets.pool.state(),
             "train_cases": dataset.train_cases,
             "val_cases": dataset.val_cases,
+            "intensity_landmarks": dataset.intensity_landmarks,
         },
     }
     save_checkpoint(path, state)
