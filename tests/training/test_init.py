@@ -64,14 +64,25 @@ def test_a_run_starts_from_the_weights_of_another(
         not torch.equal(a, b)
         for a, b in zip(start.parameters(), fresh.method.parameters(), strict=True)
     )
-    # a resumed fine-tuning run continues its own checkpoint, not the starting model
+
+
+def test_a_resumed_fine_tuning_run_continues_its_own_checkpoint(
+    source: Path, three_cases: Path, quick: list[str], tmp_path: Path
+) -> None:
+    """Resuming must not go back to the starting model's weights: 2 + 1 steps equal 3."""
+    common = [*quick, "method=fake", "train.gan=false", "train.cosine=false"]
+    common += ["train.lr_warmup_steps=1", f"train.init_from={source}"]
+    whole = fit(load_config("tiny", [*common, "train.steps=3"]), three_cases, tmp_path / "whole")
+    fit(load_config("tiny", [*common, "train.steps=2"]), three_cases, tmp_path / "cut")
     resumed = fit(
-        load_config("tiny", [*common, "train.steps=3", f"train.init_from={source}"]),
-        three_cases,
-        tmp_path / "a",
-        resume=True,
+        load_config("tiny", [*common, "train.steps=3"]), three_cases, tmp_path / "cut", resume=True
     )
-    assert resumed.steps == 3
+    start, _, _ = load_method(source)
+    for a, b, s in zip(
+        whole.method.parameters(), resumed.method.parameters(), start.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)
+        assert not torch.equal(a, s)  # the steps moved the weights away from the start
 
 
 def test_the_run_takes_the_models_modalities(
@@ -118,7 +129,10 @@ def test_cli_init_trains_with_the_models_own_config(
     model = load_config(str(source / "config.yaml"))
     assert saved.method == "fake" and saved.model == model.model
     assert saved.train.init_from == str(source) and saved.train.steps == 1
-    assert saved.data.cache_dir == model.data.cache_dir
+    assert saved.data.cache_dir == ""  # this run's own cache, not the model's
+    assert model.data.cache_dir != ""
+    assert main([*argv, "--resume"]) == 2
+    assert "--init starts a new run" in capsys.readouterr().err
     assert (
         main(
             [

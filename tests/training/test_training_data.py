@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 from tests.data.volumes import brain_volume, write_nifti
@@ -108,3 +109,23 @@ def test_a_trained_model_maps_8bit_inputs_at_synthesis(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a full-precision case: no mapping, no warning
         np.testing.assert_array_equal(synthesis("a", data.intensity_landmarks), synthesis("a", {}))
+    assert result.method.intensity_landmarks == data.intensity_landmarks  # fit() gives them too
+    # the Python API and `mmhvae predict`, which read one patient's files or arrays
+    from mmhvae.synthesis.api import Synthesizer
+    from mmhvae.synthesis.predict import predict_files
+
+    method.intensity_landmarks = data.intensity_landmarks
+    synth = Synthesizer(method, config)
+    t2 = files["c"].images["t2"]
+    raw = np.asarray(nib.load(t2).dataobj)  # uint8
+    assert raw.dtype == np.uint8
+    for given in (t2, nib.load(t2), raw):
+        with pytest.warns(UserWarning, match="t2 is stored in 8 bits: mapped"):
+            out = synth({"t2": given}, affine=nib.load(t2).affine, temperature=0.0)
+        np.testing.assert_allclose(out["t1"].mean, mapped, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same image as float32: read as it is
+        as_float = synth({"t2": raw.astype(np.float32)}, affine=nib.load(t2).affine)
+    assert np.abs(as_float["t1"].mean - mapped).max() > 1e-4
+    with pytest.warns(UserWarning, match="t2 is stored in 8 bits: mapped"):
+        predict_files(tmp_path / "model.pt", {"t2": t2}, tmp_path / "pred", temperature=0.0)

@@ -9,6 +9,7 @@ from typing import Any
 
 from mmhvae.cli.options import add_device, add_overrides, add_overwrite
 from mmhvae.config import config_from, load_config, named_configs
+from mmhvae.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="MODEL",
         help="fine-tune: start from the weights of a run folder, checkpoint or shipped model "
-        "(e.g. brats-tiny), with its config unless --config is given (sugar for "
-        "--set train.init_from=MODEL)",
+        "(e.g. brats-tiny), with its config (its steps and schedules too; the case cache "
+        "is this run's) unless --config is given (sugar for --set train.init_from=MODEL)",
     )
     parser.add_argument("--resume", action="store_true", help="continue RUN's last checkpoint")
     add_overwrite(parser, "the run in RUN (start again)")
@@ -58,10 +59,17 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.method:
         overrides.append(f"method={args.method}")
-    if args.init and not args.resume:
+    if args.init and args.resume:
+        raise ConfigError(
+            "--init starts a new run from a model's weights and --resume continues RUN's own "
+            "checkpoint: pass one of them"
+        )
+    if args.init:
         overrides.append(f"train.init_from={args.init}")
-    if args.init and args.config is None and not args.resume:
-        config = config_from(_model_config(args.init), overrides)  # the model's own settings
+    if args.init and args.config is None:
+        # the model's own settings, but the case cache of this run (the model's may name a
+        # folder of the machine it was trained on)
+        config = config_from(_model_config(args.init), ["data.cache_dir=", *overrides])
     else:
         config = load_config(base, overrides)
     result = fit(

@@ -30,6 +30,9 @@ class Case:
     files: CaseFiles
     reference: str
     warnings: list[str] = field(default_factory=list)
+    # images whose file (or array) stores one byte per voxel: rescaled per volume before they
+    # were quantised (data/standardise.py maps them); canonical names
+    eight_bit: tuple[str, ...] = ()
 
     def present(self, modalities: Sequence[str]) -> np.ndarray:
         """``(M,)`` bool: which of ``modalities`` this case has."""
@@ -163,4 +166,12 @@ def load_case(
         files=files,
         reference=ref,
         warnings=warnings,
+        eight_bit=tuple(m for m in sorted_present if stored_in_one_byte(volumes[m].header)),
     )
+
+
+def stored_in_one_byte(
+    header: nib.spatialimages.SpatialHeader | nib.spatialimages.SpatialImage,
+) -> bool:
+    """Whether an image's (or its header's) data type has one byte per voxel (uint8, int8)."""
+    return np.dtype(header.get_data_dtype()).itemsize == 1

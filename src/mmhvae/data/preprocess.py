@@ -237,7 +237,7 @@ def _resize_inplane(volume: np.ndarray, out_hw: tuple[int, int], order: int) -> 
         out = np.zeros((s, *out_hw), np.float32)
         filled = np.flatnonzero(np.asarray(volume).reshape(s, -1).any(axis=1))
         if filled.size:
-            planes = torch.from_numpy(np.asarray(volume, np.float64)[filled])  # (N, h, w)
+            planes = torch.from_numpy(np.asarray(volume)[filled].astype(np.float64))  # (N, h, w)
             resized = F.interpolate(
                 planes[:, None], size=tuple(out_hw), mode="bilinear", align_corners=False
             )

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmhvae.data.case import stored_in_one_byte
 from mmhvae.data.nifti import load_header
 from mmhvae.data.preprocess import Prepared
 
@@ -39,7 +40,7 @@ LANDMARKS = np.linspace(0.5, 99.5, 41)  # percentiles (P,), every 2.475 of them
 def stored_in_eight_bits(path: str | Path) -> bool:
     """Whether the NIfTI file at ``path`` stores one byte per voxel (its header alone is read;
     a bad file is a DataError naming it, data/nifti.py)."""
-    return np.dtype(load_header(path).get_data_dtype()).itemsize == 1
+    return stored_in_one_byte(load_header(path))
 
 
 def landmarks(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -158,8 +159,3 @@ def standardise_inputs(
                 f"full-precision {m} landmarks: used as it is"
             )
     return out, notes
-
-
-def eight_bit_files(files: Mapping[str, str | Path], modalities: Sequence[str]) -> tuple[str, ...]:
-    """The ``modalities`` whose file (``files``: modality -> path) stores one byte per voxel."""
-    return tuple(m for m in modalities if m in files and stored_in_eight_bits(files[m]))

@@ -279,7 +279,7 @@ def _evaluate_case(
         prepared, mapped = model_inputs(  # every present modality is an input of a scenario
             model.method, case, _prepared(case, model, mask, prepared_cache), list(case.images)
         )
-        notes += mapped
+        notes += [f"{model.name}: {note}" for note in mapped]
         new_rows, shown = _score_model(
             model, case, prepared, scored, mode, options, device, lpips_model, out, table
         )

@@ -106,12 +106,12 @@ class MMHVAE(nn.Module):
         level (M', B, ...) (:meth:`TopDown.evidence`: a modality's encoder, then the experts'
         projections of its skip features, all of which read that modality alone).
 
-        In training every encoder runs, also on absent modalities (their images are -1):
-        absence is handled by zero expert weight, which avoids a data-dependent branch and a
-        host sync. ``only`` (modality indices) runs just those encoders: synthesis uses it when
-        the whole batch shares one input pattern, as the slices of one volume do. ``memo``
-        (modality index -> its evidence) keeps it for further calls on the same images: the
-        evaluator asks one batch for up to 14 input subsets of four contrasts.
+        Every encoder runs on every row, also on absent modalities (their images are -1):
+        absence is handled by zero expert weight (training on the CPU skips those rows,
+        :meth:`encode_present`). ``only`` (modality indices) runs just those encoders:
+        synthesis uses it when the whole batch shares one input pattern, as the slices of one
+        volume do. ``memo`` (modality index -> its evidence) keeps it for further calls on the
+        same images: the evaluator asks one batch for up to 14 input subsets of four contrasts.
         """
         indices = range(len(self.modalities)) if only is None else only
         memo = {} if memo is None else memo

@@ -24,7 +24,7 @@ import nibabel as nib
 import numpy as np
 
 from mmhvae.config import Config
-from mmhvae.data.case import Case, choose_reference, image_problem
+from mmhvae.data.case import Case, choose_reference, image_problem, stored_in_one_byte
 from mmhvae.data.grid import describe_grid, grid_mismatches
 from mmhvae.data.layouts import CaseFiles, Layout
 from mmhvae.data.modalities import canonical_modality
@@ -129,6 +129,7 @@ def case_from_inputs(
     images: dict[str, np.ndarray] = {}
     affines: dict[str, np.ndarray] = {}
     headers: dict[str, nib.Nifti1Header] = {}
+    eight_bit: list[str] = []
     for name, value in inputs.items():
         modality = canonical_modality(name)
         if modality not in modalities:
@@ -140,6 +141,8 @@ def case_from_inputs(
         images[modality] = data
         if header is not None:
             headers[modality] = header
+        if _one_byte(value, header):
+            eight_bit.append(modality)
     reference = choose_reference(sorted(images, key=modalities.index))
     shape = images[reference].shape
     grids = {m: (data.shape, affines[m]) for m, data in images.items()}
@@ -163,7 +166,18 @@ def case_from_inputs(
         mask=brain,
         files=CaseFiles("input", {}, None, None, Layout.CSV),
         reference=reference,
+        eight_bit=tuple(m for m in modalities if m in eight_bit),
     )
+
+
+def _one_byte(value: Any, header: nib.Nifti1Header | None) -> bool:
+    """Whether an input stores one byte per voxel: its file's or image's header, else the
+    array's own dtype (data/standardise.py maps such inputs for a model trained with it)."""
+    if header is not None:
+        return stored_in_one_byte(header)
+    if isinstance(value, nib.spatialimages.SpatialImage):
+        return stored_in_one_byte(value)
+    return isinstance(value, np.ndarray) and value.dtype.itemsize == 1
 
 
 def _array(

@@ -25,7 +25,7 @@ from mmhvae.data.preprocess import (
     prepare_case,
     to_original_grid,
 )
-from mmhvae.data.standardise import eight_bit_files, standardise_inputs
+from mmhvae.data.standardise import standardise_inputs
 from mmhvae.errors import DataError
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
@@ -93,7 +93,7 @@ def model_inputs(
     input saying what was done."""
     if not method.intensity_landmarks:
         return prepared, []
-    eight_bit = eight_bit_files(case.files.images, [m for m in inputs if m in case.images])
+    eight_bit = [m for m in inputs if m in case.eight_bit]
     return standardise_inputs(prepared, eight_bit, method.intensity_landmarks)
 
 

@@ -26,6 +26,11 @@ def starting_point(config: Config) -> tuple[Method, Config, tuple[str, ...]] | N
 
     start = load_method(config.train.init_from, "cpu")
     check_same_model(start[1], config)
+    if not start[0].trainable:
+        raise ConfigError(
+            f"train.init_from={config.train.init_from}: a {config.method!r} model is fitted in "
+            "closed form on the run's own data: there is nothing to start from"
+        )
     return start
 
 

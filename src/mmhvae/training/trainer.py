@@ -102,11 +102,14 @@ def _fit(
     if start_from is not None:
         config = with_start_modalities(config, start_from[2])
     state = _prepare_run_dir(config, run, resume, overwrite, info)
+    if state:  # a fine-tuning run may train slots its data lacks: resume them all
+        config = with_start_modalities(config, tuple(str(m) for m in state["modalities"]))
     start = int(state["step"]) if state else 0
     cache = Path(config.data.cache_dir) if config.data.cache_dir else run_dir / "cache"
     _seed_everything(t.seed)  # identical initial weights on every rank
     dataset = build_training_data(config, data, cache, progress=info.is_main)
     nets = build_networks(config, dataset.modalities, info)
+    nets.method.intensity_landmarks = dataset.intensity_landmarks  # as load_method gives them
     meter = LossMeter(info.device)
     extra: dict[str, Any] = {"best_val": math.inf, "elapsed": 0.0}
     if state:
