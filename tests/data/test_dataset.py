@@ -80,10 +80,13 @@ def test_augmentation_is_deterministic_and_keeps_background():
 def test_identity_augmentation_and_flip():
     images = torch.rand(2, 1, 8, 8) * 2 - 1
     present, mask = torch.tensor([True, True]), torch.ones(1, 8, 8, dtype=torch.bool)
-    still = AugmentConfig(enabled=True, flip_prob=0, rotate_deg=0, scale=0, gamma=0, bias_field=0)
+    still = AugmentConfig(
+        enabled=True, flip_prob=0, rotate_deg=0, scale=0, gamma=0, bias_field=0,
+        intensity_on_targets=True,
+    )  # fmt: skip
     out, target, _ = augment_slice(images, present, mask, still, torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, images)
-    assert target is out
+    assert target is out  # targets that take the intensity too are the inputs themselves
     flip = AugmentConfig(enabled=True, flip_prob=1, rotate_deg=0, scale=0, gamma=0, bias_field=0)
     out, _, _ = augment_slice(images, present, mask, flip, torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, images.flip(-1))
@@ -117,9 +120,10 @@ def test_the_dataset_gives_inputs_only_when_they_differ_from_the_images():
     item = SliceDataset(cases, augment=apart, seed=1)[2]
     assert item["inputs"].shape == item["images"].shape
     assert not torch.equal(item["inputs"], item["images"])
-    together = AugmentConfig(enabled=True, gamma=0.4)
+    together = AugmentConfig(enabled=True, gamma=0.4, intensity_on_targets=True)
     assert "inputs" not in SliceDataset(cases, augment=together, seed=1)[2]
     assert "inputs" not in SliceDataset(cases)[2]
+    assert not AugmentConfig().intensity_on_targets  # the default since 2026-12-07
 
 
 def test_split_by_case():
