@@ -200,6 +200,11 @@ def test_several_input_patterns_at_once_equal_one_call_each(name: str, real_batc
         with seeded(seed, torch.device("cpu")):
             one = synthesize_batched(method, images, pattern, mask, options)
         torch.testing.assert_close(joint.mean, one.mean, rtol=0, atol=0)
+    # no pattern at all (the evaluator's case with one modality): nothing, and progress
+    # still follows the rows
+    seen: list[int] = []
+    assert synthesize_batched_patterns(method, images, [], mask, options, [], seen.append) == []
+    assert sum(seen) == images.shape[0]
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))

@@ -245,7 +245,8 @@ def evaluate_models(
     if failed:
         metadata["failed cases"] = failed
     if not rows and files:
-        raise DataError(f"{data}: no case could be evaluated ({'; '.join(failed.values())})")
+        why = "; ".join(failed.values()) or "no case has two of the models' modalities"
+        raise DataError(f"{data}: no case could be evaluated ({why})")
 
     result = EvaluationResult(rows, all_summaries(rows), metadata, notes, failed=failed)
     result.paths = write_outputs(out, result.rows, result.summaries, metadata, notes, montages)
@@ -373,6 +374,8 @@ def _score_model(
     modalities = tuple(model.method.modalities)
     available = [m for m in modalities if m in scored.truth]
     pairs = scenarios(available, mode)
+    if not pairs:  # one modality: nothing to synthesise it from, nothing to score
+        return [], []
     subsets = list(dict.fromkeys(p.inputs for p in pairs))
     rows: list[Row] = []
     brain = scored.brain

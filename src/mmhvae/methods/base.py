@@ -280,8 +280,8 @@ def synthesize_batched_patterns(
                 means[p].append(out.mean.float())
                 if out.std is not None:
                     stds[p].append(out.std.float())
-            if progress is not None:
-                progress(means[0][-1].shape[0])
+            if progress is not None:  # (no pattern at all: a case with nothing to score)
+                progress(int(images[rows].shape[0]))
     finally:
         method.train(was_training)
     return [
