@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _model_config(model: str) -> dict[str, Any]:
     """The config (dict form) a run folder, checkpoint or shipped model was trained with."""
-    from mmhvae.runs import checkpoint_config, config_to_dict, load_checkpoint, resolve_checkpoint
+    from mmhvae.config import config_to_dict
+    from mmhvae.runs import checkpoint_config, load_checkpoint, resolve_checkpoint
 
     path = resolve_checkpoint(model)
     return config_to_dict(checkpoint_config(load_checkpoint(path, map_location="cpu"), path))

@@ -74,8 +74,7 @@ def initialise_from(
     """Copy the starting method's weights into ``method`` (this run's, freshly built on the
     data's ``modalities``); ConfigError (naming ``train.init_from``) when the modalities are
     not the model's (:func:`starting_point` has checked the method and the architecture)."""
-    start_method, start_config, start_modalities = start
-    check_same_model(start_config, config)
+    start_method, _, start_modalities = start
     if tuple(start_modalities) != tuple(modalities):
         raise ConfigError(
             f"train.init_from={config.train.init_from}: its modalities are "
