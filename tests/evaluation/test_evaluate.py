@@ -15,6 +15,8 @@ from tests.synthesis.tiny_run import COMPLETE, tiny_run, write_manifest
 
 from mmhvae.cli.main import main
 from mmhvae.errors import ConfigError, DataError, OutputExistsError
+from mmhvae.evaluation import evaluate as evaluate_module
+from mmhvae.evaluation import threads
 from mmhvae.evaluation.copy_reference import (
     correlation_table,
     modality_correlations,
@@ -199,7 +201,9 @@ def test_the_fast_path_gives_the_numbers_of_the_plain_protocol(
     """The evaluator shares work (one synthesis call for all input subsets, the truth
     prepared once per target, separable resampling); each row must equal, to 1e-6, the
     plain protocol: one synthesize_slices call per subset, back to the grid through scipy's
-    resampling, and metrics.volume_metrics, at temperature 0.7 with two samples."""
+    resampling, and metrics.volume_metrics, at temperature 0.7 with two samples. The
+    evaluator scores with three threads here (evaluation/threads.py): rows in the order of
+    their scenarios, each from its own prediction."""
     from nibabel import orientations
     from scipy import ndimage
 
@@ -220,7 +224,9 @@ def test_the_fast_path_gives_the_numbers_of_the_plain_protocol(
         montages=False, progress=False, device="cpu",
     )  # fmt: skip
     out = tmp_path_factory.mktemp("fast")
-    rows = evaluate([run], complete_cases, out, options).rows
+    with pytest.MonkeyPatch.context() as patch:  # three scoring threads, whatever the machine
+        patch.setattr(evaluate_module, "scoring_pool", lambda: threads.scoring_pool(3))
+        rows = evaluate([run], complete_cases, out, options).rows
     assert len(rows) == 28
 
     def scipy_resize(volume: np.ndarray, out_hw: tuple[int, int], order: int) -> np.ndarray:

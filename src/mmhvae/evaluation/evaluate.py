@@ -54,6 +54,7 @@ from mmhvae.evaluation.summary import (
     write_montages,
     write_outputs,
 )
+from mmhvae.evaluation.threads import scoring_pool
 from mmhvae.methods.base import Method
 from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.runs import RunFolder, load_method
@@ -405,11 +406,27 @@ def _score_model(
         leave=False,
         disable=not options.progress,
     )
-    for subset, result in zip(subsets, results, strict=True):
-        for pair in (p for p in pairs if p.inputs == subset):
+    jobs = [
+        (subset, result, pair)
+        for subset, result in zip(subsets, results, strict=True)
+        for pair in pairs
+        if pair.inputs == subset
+    ]
+    for target in dict.fromkeys(pair.target for pair in pairs):
+        scored.reference(target)  # built here once, before the workers read it
+
+    def score_job(job: tuple[tuple[str, ...], Any, Any]) -> tuple[Row, np.ndarray | None]:
+        subset, result, pair = job
+        index = modalities.index(pair.target)
+        pred = scored.ras(back_to_case_grid(prepared.grid, result.mean[index], brain))
+        keep = options.montages and shown[pair.target] == subset
+        return _score(pred, scored, pair.target, lpips_model), pred if keep else None
+
+    with scoring_pool() as pool:
+        for (subset, result, pair), (scores, pred) in zip(
+            jobs, pool.map(score_job, jobs), strict=True
+        ):
             scoring.update()
-            index = modalities.index(pair.target)
-            pred = scored.ras(back_to_case_grid(prepared.grid, result.mean[index], brain))
             row: Row = {
                 "model": model.name,
                 "case": case.case_id,
@@ -418,9 +435,10 @@ def _score_model(
                 "n_inputs": len(subset),
                 "synthesis_s": seconds,
             }
-            row.update(_score(pred, scored, pair.target, lpips_model))
+            row.update(scores)
             rows.append(row)
-            if options.montages and shown[pair.target] == subset:
+            if pred is not None:
+                index = modalities.index(pair.target)
                 std = None
                 if result.std is not None:
                     std = scored.ras(back_to_case_grid(prepared.grid, result.std[index], brain))
@@ -490,13 +508,21 @@ def _copy_rows(
 ) -> list[Row]:
     """The copy reference's rows of one case; each (source, target) pair is scored once."""
     available = [m for m in union if m in normalised]
-    pairs: dict[tuple[str, str], Row] = {}
+    chosen = [
+        (pair, table.best_source(pair.target, pair.inputs)) for pair in scenarios(available, mode)
+    ]
+    unique = list(dict.fromkeys((source, pair.target) for pair, source in chosen))
+    for target in dict.fromkeys(target for _, target in unique):
+        scored.reference(target)  # built here once, before the workers read it
+
+    def score_pair(key: tuple[str, str]) -> Row:
+        source, target = key
+        return _score(scored.ras(normalised[source]), scored, target, lpips_model)
+
+    with scoring_pool() as pool:
+        scores = dict(zip(unique, pool.map(score_pair, unique), strict=True))
     rows: list[Row] = []
-    for pair in scenarios(available, mode):
-        source = table.best_source(pair.target, pair.inputs)
-        if (source, pair.target) not in pairs:
-            pred = scored.ras(normalised[source])
-            pairs[(source, pair.target)] = _score(pred, scored, pair.target, lpips_model)
+    for pair, source in chosen:
         row: Row = {
             "model": COPY_NAME,
             "case": case_id,
@@ -505,7 +531,7 @@ def _copy_rows(
             "n_inputs": len(pair.inputs),
             "copied_from": source,
         }
-        row.update(pairs[(source, pair.target)])
+        row.update(scores[(source, pair.target)])
         rows.append(row)
     return rows
 
