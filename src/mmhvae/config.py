@@ -111,6 +111,10 @@ class TrainConfig:
     mixture: str = "anchored"
     beta: float = 1.0  # KL weight after warm-up, on the KL per reconstructed voxel (elbo.py)
     kl_warmup_steps: int = 2000
+    # the std factor of the training step's posterior samples (1: the ELBO's reparameterised
+    # sample; 0: the posterior mean, a regularised autoencoder); synthesis has its own
+    # (sampling.temperature)
+    posterior_temperature: float = 1.0
     gan: bool = True
     # weight of the adversarial term, a mean over modalities (0.2 = the 0.05 per modality of
     # the earlier sum, with four modalities)

@@ -159,3 +159,27 @@ def test_the_sampler_hook_is_the_synthesis_of_one_pattern() -> None:
     with torch.no_grad():
         out = method.sampler(images, present, half, 0.7, torch.Generator().manual_seed(5))()
     assert bool((out[..., 8:] == -1).all())
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_the_training_samples_follow_the_posterior_temperature(temperature: float) -> None:
+    """train.posterior_temperature scales the training step's posterior samples: at 0 the
+    step reads the posterior means (the same loss whatever the RNG), at 1 a fresh sample."""
+    config = Config(
+        model=SMALL, train=dataclasses.replace(TRAIN, posterior_temperature=temperature)
+    )
+    torch.manual_seed(0)
+    method = build_method(config, MODALITIES)
+    assert method.objective.temperature == temperature
+    present = torch.tensor([[True, False, False, False]] * 2)  # one subset: no subset draw
+    batch = _batch(present)
+    losses = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        losses.append(method.losses(batch, step=5).loss.detach())
+    assert torch.equal(losses[0], losses[1]) == (temperature == 0.0)
+
+
+def test_a_negative_posterior_temperature_is_refused() -> None:
+    with pytest.raises(ConfigError, match="posterior_temperature"):
+        build_method(Config(model=SMALL, train=TrainConfig(posterior_temperature=-0.5)), MODALITIES)

@@ -44,15 +44,19 @@ MIXTURES = ("anchored", "uniform")  # train.mixture: how the K components are dr
 
 @dataclass(frozen=True)
 class Objective:
-    """What a method's ``losses`` needs of the training config: K components per example and
-    the KL weight schedule (``losses.elbo.kl_weight``)."""
+    """What a method's ``losses`` needs of the training config: K components per example, the
+    KL weight schedule (``losses.elbo.kl_weight``) and the std factor of the posterior samples
+    (``temperature``)."""
 
     components: int = TrainConfig.components
     beta: float = TrainConfig.beta
     kl_warmup_steps: int = TrainConfig.kl_warmup_steps
     mixture: str = TrainConfig.mixture
+    temperature: float = TrainConfig.posterior_temperature  # std factor of training samples
 
     def __post_init__(self) -> None:
+        if not self.temperature >= 0.0:
+            raise ConfigError(f"train.posterior_temperature={self.temperature}: must be 0 or more")
         if self.mixture not in MIXTURES:
             raise ConfigError(
                 f"train.mixture={self.mixture!r}: choose one of {', '.join(MIXTURES)}"
@@ -62,7 +66,13 @@ class Objective:
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> Objective:
-        return cls(train.components, train.beta, train.kl_warmup_steps, train.mixture)
+        return cls(
+            train.components,
+            train.beta,
+            train.kl_warmup_steps,
+            train.mixture,
+            train.posterior_temperature,
+        )
 
     def kl_weight(self, step: int) -> float:
         return kl_weight(step, self.kl_warmup_steps, self.beta)

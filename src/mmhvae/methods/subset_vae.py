@@ -101,7 +101,8 @@ class SubsetVAE(Method):
         images, present, mask = batch["images"], batch["present"].bool(), batch["mask"]
         subsets = self.components(present, self.objective.components)  # (B, K, M)
         floor = self._component_floor(batch, subsets)
-        out = self.net(inputs_of(batch), present, subsets, mask, floor=floor)
+        temperature = self.objective.temperature
+        out = self.net(inputs_of(batch), present, subsets, mask, temperature, floor=floor)
         valid = (subsets & present[:, None, :]).any(dim=2).T  # (K, B)
         return elbo_terms(
             out.decoded,
