@@ -34,3 +34,25 @@ def test_map_keeps_order_and_each_worker_runs_torch_on_one_thread() -> None:
     assert {n for _, n in out} == {1}
     assert all(name.startswith("mmhvae-score") for name in seen)
     assert torch.get_num_threads() == before
+
+
+def test_an_error_cancels_the_jobs_not_started() -> None:
+    started: list[int] = []
+    gate = threading.Event()
+
+    def job(i: int) -> int:
+        started.append(i)
+        gate.wait(5)  # the first job holds the only worker until the block has raised
+        return i
+
+    release = threading.Timer(0.2, gate.set)
+    try:
+        with scoring_pool(1) as pool:
+            futures = [pool.submit(job, i) for i in range(10)]
+            release.start()
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert all(f.done() for f in futures)
+    assert [f.cancelled() for f in futures] == [False] + [True] * 9
+    assert started == [0]

@@ -34,7 +34,13 @@ def _one_torch_thread() -> None:
 @contextmanager
 def scoring_pool(workers: int | None = None) -> Iterator[Executor]:
     """A pool whose ``map`` keeps the order of its inputs (results as they are consumed);
-    ``workers`` defaults to :func:`scoring_workers`."""
+    ``workers`` defaults to :func:`scoring_workers`. When the caller's block raises (a bad
+    volume, Ctrl-C), the jobs not yet started are cancelled; the running ones are awaited."""
     count = scoring_workers() if workers is None else workers
-    with ThreadPoolExecutor(count, "mmhvae-score", initializer=_one_torch_thread) as pool:
+    pool = ThreadPoolExecutor(count, "mmhvae-score", initializer=_one_torch_thread)
+    try:
         yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
