@@ -16,6 +16,7 @@ correlated with t; each (input, target) pair is scored once per case.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -164,16 +165,19 @@ class _Scored:
     ornt: np.ndarray  # original voxel axes -> RAS
     brain: np.ndarray  # the mask in the original voxel order
     references: dict[str, metrics.Reference] = field(default_factory=dict)
+    # the scoring threads (evaluation/threads.py) ask for references: each is built once
+    _building: threading.Lock = field(default_factory=threading.Lock)
 
     def ras(self, volume: np.ndarray) -> np.ndarray:
         return orientations.apply_orientation(volume, self.ornt)
 
     def reference(self, target: str) -> metrics.Reference:
-        if target not in self.references:
-            self.references[target] = metrics.Reference.of(
-                self.truth[target], self.mask, self.tumour
-            )
-        return self.references[target]
+        with self._building:
+            if target not in self.references:
+                self.references[target] = metrics.Reference.of(
+                    self.truth[target], self.mask, self.tumour
+                )
+            return self.references[target]
 
 
 def evaluate(
@@ -412,8 +416,6 @@ def _score_model(
         for pair in pairs
         if pair.inputs == subset
     ]
-    for target in dict.fromkeys(pair.target for pair in pairs):
-        scored.reference(target)  # built here once, before the workers read it
 
     def score_job(job: tuple[tuple[str, ...], Any, Any]) -> tuple[Row, np.ndarray | None]:
         subset, result, pair = job
@@ -512,8 +514,6 @@ def _copy_rows(
         (pair, table.best_source(pair.target, pair.inputs)) for pair in scenarios(available, mode)
     ]
     unique = list(dict.fromkeys((source, pair.target) for pair, source in chosen))
-    for target in dict.fromkeys(target for _, target in unique):
-        scored.reference(target)  # built here once, before the workers read it
 
     def score_pair(key: tuple[str, str]) -> Row:
         source, target = key
