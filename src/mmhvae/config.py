@@ -75,12 +75,17 @@ class ModelConfig:
     channels: tuple[int, ...] = (16, 32, 64, 128, 128, 128, 128)
     latent_channels: tuple[int, ...] = (8, 16, 32, 64, 64, 64, 0)
     top_latent_dim: int = 256
-    encoder_blocks: int = 1  # residual blocks per scale in each modality's encoder
+    # residual blocks of each modality's encoder: one number for every scale, or one per scale
+    # (finest first; 0 at the full-resolution scale leaves just the stem conv there)
+    encoder_blocks: int | tuple[int, ...] = 1
     # inverted-residual cells of the shared top-down path at each scale (finest first): few at
     # the costly fine scales, more at the coarse ones where they are cheap
     topdown_cells: tuple[int, ...] = (0, 1, 2, 5, 5, 5, 6)
     cell_expansion: int = 6  # width factor inside a top-down cell (NVAE's)
     decoder_blocks: int = 2  # residual blocks of each modality's full-resolution head
+    # the MMHVAE heads' blocks when they differ from the U-Net's up path (which also reads
+    # decoder_blocks, at every scale); None: decoder_blocks
+    head_blocks: int | None = None
     se_reduction: int = 4
     disc_channels: int = 32
     disc_layers: int = 3
@@ -250,7 +255,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         (item_type, _) = typing.get_args(tp)
         return tuple(_coerce(item_type, v, where) for v in value)
     if origin in (typing.Union, types.UnionType):
-        return value
+        return _coerce_union(typing.get_args(tp), value, where)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"config key {where!r}: expected true or false, got {value!r}")
@@ -276,6 +281,34 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             return ""
         return str(value)
     return value
+
+
+def _coerce_union(options: tuple[Any, ...], value: Any, where: str) -> Any:
+    """``int | None``, ``int | tuple[int, ...]``: None where allowed, else the first option
+    that takes the value (a list goes to the tuple option, a number to the int one)."""
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"config key {where!r}: a value is required")
+    for option in options:
+        if option is type(None) or (typing.get_origin(option) is tuple) != isinstance(
+            value, (list, tuple, str)
+        ):
+            continue
+        try:
+            return _coerce(option, value, where)
+        except ConfigError:
+            pass
+    names = " or ".join("null" if o is type(None) else _type_name(o) for o in options)
+    raise ConfigError(f"config key {where!r}: expected {names}, got {value!r}")
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return f"a list ({_type_name(typing.get_args(tp)[0])} each)"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        tp, str(tp)
+    )
 
 
 def _read_yaml_chain(name_or_path: str, seen: tuple[str, ...]) -> dict[str, Any]:

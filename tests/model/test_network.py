@@ -4,11 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from mmhvae.config import ModelConfig, load_config
+from mmhvae.config import Config, ModelConfig, load_config
 from mmhvae.errors import ConfigError
+from mmhvae.methods import build_method
 from mmhvae.methods.mmhvae import MMHVAEMethod
 from mmhvae.methods.subsets import all_subsets, sample_subsets, subset_mask
 from mmhvae.model.decoder import DecoderHead, Decoders
+from mmhvae.model.layers import ResidualBlock
 from mmhvae.model.network import MMHVAE
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
@@ -194,6 +196,27 @@ def test_bad_architecture_is_a_config_error() -> None:
         MMHVAE(dataclasses.replace(SMALL, latent_channels=(2, 4)), MODALITIES)
     with pytest.raises(ConfigError, match="spatial_dims"):
         MMHVAE(dataclasses.replace(SMALL, spatial_dims=1), MODALITIES)
+
+
+def test_encoder_blocks_per_scale_and_head_blocks_build_what_they_say() -> None:
+    lean = dataclasses.replace(SMALL, encoder_blocks=(0, 2, 1, 1), head_blocks=0)
+    net = MMHVAE(lean, MODALITIES)
+    encoder = net.encoders["t1"]
+    assert [len(stage) for stage in encoder.stages] == [0, 2, 1, 1]
+    blocks = [m for m in net.decoders.heads["t1"].body if isinstance(m, ResidualBlock)]
+    assert blocks == []  # head_blocks=0: norm, SiLU and the output conv only
+    present = _every_pattern(len(MODALITIES))
+    images, mask = _batch(lean, present)
+    out = net(images, present, present[:, None], mask)
+    assert out.decoded.shape == (1, len(present), len(MODALITIES), 1, 32, 32)
+    # head_blocks leaves the U-Net's up path (which reads decoder_blocks) as it was
+    unet = build_method(Config(method="unet", model=lean), MODALITIES)
+    same = build_method(Config(method="unet", model=SMALL), MODALITIES)
+    assert sum(p.numel() for p in unet.parameters()) == sum(p.numel() for p in same.parameters())
+    with pytest.raises(ConfigError, match="encoder_blocks"):
+        MMHVAE(dataclasses.replace(SMALL, encoder_blocks=(1, 1)), MODALITIES)
+    with pytest.raises(ConfigError, match=">= 0"):
+        MMHVAE(dataclasses.replace(SMALL, head_blocks=-1), MODALITIES)
 
 
 def test_default_architecture_size_and_every_input_subset() -> None:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from mmhvae.cli.main import main
-from mmhvae.config import load_config
+from mmhvae.config import load_config, save_config
 from mmhvae.errors import ConfigError
 from mmhvae.runs import load_method
 
@@ -22,6 +22,25 @@ def test_unknown_keys_are_refused_and_values_coerced() -> None:
     assert config.train.lr == 1e-4 and isinstance(config.train.lr, float)
     assert config.train.steps == 12 and isinstance(config.train.steps, int)
     assert config.data.modalities == ("t1", "t2")
+
+
+def test_a_number_or_a_list_and_a_number_or_null_are_coerced_and_checked(tmp_path: Path) -> None:
+    config = load_config("tiny", ["model.encoder_blocks=[0, 1, 1, 1, 1]", "model.head_blocks=0"])
+    assert config.model.encoder_blocks == (0, 1, 1, 1, 1) and config.model.head_blocks == 0
+    assert load_config("tiny", ["model.encoder_blocks=2"]).model.encoder_blocks == 2
+    assert load_config("tiny", ["model.head_blocks=null"]).model.head_blocks is None
+    for bad, expected in [
+        ("model.encoder_blocks=many", "an integer or a list"),
+        ("model.encoder_blocks=[1, x]", "an integer or a list"),
+        ("model.encoder_blocks=null", "a value is required"),
+        ("model.head_blocks=1.5", "an integer or null"),
+        ("model.head_blocks=[1]", "an integer or null"),
+    ]:
+        with pytest.raises(ConfigError, match=expected):
+            load_config("tiny", [bad])
+    saved = tmp_path / "config.yaml"  # a saved run config reads back the same
+    save_config(config, saved)
+    assert load_config(str(saved)) == config
 
 
 def test_cli_train_writes_a_complete_run_folder(

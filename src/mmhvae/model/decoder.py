@@ -30,7 +30,9 @@ class DecoderHead(nn.Module):
         self.body = nn.Sequential(
             *(
                 ResidualBlock(dims, width, config.se_reduction)
-                for _ in range(config.decoder_blocks)
+                for _ in range(
+                    config.decoder_blocks if config.head_blocks is None else config.head_blocks
+                )
             ),
             norm(width),
             nn.SiLU(),

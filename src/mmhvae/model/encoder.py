@@ -13,6 +13,12 @@ from mmhvae.config import ModelConfig
 from mmhvae.model.layers import Downsample, ResidualBlock, conv
 
 
+def encoder_blocks(config: ModelConfig) -> tuple[int, ...]:
+    """``model.encoder_blocks`` per scale, finest first (one number means every scale)."""
+    blocks = config.encoder_blocks
+    return (blocks,) * len(config.channels) if isinstance(blocks, int) else tuple(blocks)
+
+
 class Encoder(nn.Module):
     """x (B, C, H, W) -> skip features [(B, channels[i], H / 2**i, W / 2**i) for every scale i]."""
 
@@ -21,13 +27,8 @@ class Encoder(nn.Module):
         dims, channels = config.spatial_dims, config.channels
         self.stem = conv(dims, config.in_channels, channels[0], 3)
         self.stages = nn.ModuleList(
-            nn.Sequential(
-                *(
-                    ResidualBlock(dims, width, config.se_reduction)
-                    for _ in range(config.encoder_blocks)
-                )
-            )
-            for width in channels
+            nn.Sequential(*(ResidualBlock(dims, width, config.se_reduction) for _ in range(n)))
+            for width, n in zip(channels, encoder_blocks(config), strict=True)
         )
         self.downs = nn.ModuleList(
             Downsample(dims, channels[i], channels[i + 1]) for i in range(len(channels) - 1)

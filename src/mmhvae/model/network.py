@@ -76,6 +76,16 @@ def check_model_config(config: ModelConfig) -> None:
         )
     if min(config.channels) < 1 or min(config.latent_channels) < 0 or config.top_latent_dim < 1:
         raise ConfigError("model.channels and model.top_latent_dim must be positive")
+    blocks = config.encoder_blocks
+    if not isinstance(blocks, int) and len(blocks) != scales:
+        raise ConfigError(
+            f"model.encoder_blocks ({len(blocks)} values) must be one number or one value per "
+            f"scale of model.channels ({scales} values)"
+        )
+    counts = [blocks] if isinstance(blocks, int) else list(blocks)
+    counts += [config.decoder_blocks] + ([] if config.head_blocks is None else [config.head_blocks])
+    if min(counts) < 0:
+        raise ConfigError("model.encoder_blocks, decoder_blocks and head_blocks must be >= 0")
 
 
 class MMHVAE(nn.Module):
