@@ -189,7 +189,9 @@ def train_step(
             loss = loss + t.gan_weight * gan_g
             terms["gan_g"] = gan_g
     loss.backward()
-    terms["grad_norm"] = nn.utils.clip_grad_norm_(nets.method.parameters(), t.grad_clip)
+    terms["grad_norm"] = nn.utils.clip_grad_norm_(
+        nets.method.parameters(), t.grad_clip, foreach=True
+    )
     nets.opt_g.step()
     terms |= {"loss": loss, "recon": elbo.distortion, "kl": elbo.rate}
     terms["kl_voxel"] = elbo.rate_per_voxel  # the loss's unit: KL per reconstructed voxel
@@ -207,7 +209,7 @@ def train_step(
             disc = nets.critic(reals, have, elbo.fakes.detach())
         disc.backward()
         assert nets.discs is not None
-        nn.utils.clip_grad_norm_(nets.discs.parameters(), t.grad_clip)
+        nn.utils.clip_grad_norm_(nets.discs.parameters(), t.grad_clip, foreach=True)
         nets.opt_d.step()
         terms["disc"] = disc
 
@@ -228,9 +230,17 @@ def build_networks(config: Config, modalities: tuple[str, ...], info: ddp.DistIn
         method = method.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if discs is not None:
             discs = discs.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    opt_g = OPTIMIZERS[t.optimizer](method.parameters(), lr=t.lr) if method.trainable else None
+    # foreach: one kernel per operation over all ~450 parameter tensors; torch picks it only
+    # on CUDA by itself, and the per-tensor loop cost ~35 ms of a ~600 ms CPU step
+    opt_g = (
+        OPTIMIZERS[t.optimizer](method.parameters(), lr=t.lr, foreach=True)
+        if method.trainable
+        else None
+    )
     opt_d = (
-        torch.optim.Adam(discs.parameters(), lr=t.lr_disc, betas=(0.5, 0.999)) if discs else None
+        torch.optim.Adam(discs.parameters(), lr=t.lr_disc, betas=(0.5, 0.999), foreach=True)
+        if discs
+        else None
     )
     return Networks(
         method=method,
