@@ -17,6 +17,11 @@ from mmhvae.config import ModelConfig
 from mmhvae.model.layers import ResidualBlock, conv, norm
 
 
+def head_blocks(config: ModelConfig) -> int:
+    """The residual blocks of each MMHVAE head: ``model.head_blocks``, else ``decoder_blocks``."""
+    return config.decoder_blocks if config.head_blocks is None else config.head_blocks
+
+
 class DecoderHead(nn.Module):
     """h (N, c_0, ...) -> image (N, C, ...) in [-1, 1] (before masking)."""
 
@@ -28,12 +33,7 @@ class DecoderHead(nn.Module):
             conv(dims, width + config.in_channels, width, 3) if config.residual_floor else None
         )
         self.body = nn.Sequential(
-            *(
-                ResidualBlock(dims, width, config.se_reduction)
-                for _ in range(
-                    config.decoder_blocks if config.head_blocks is None else config.head_blocks
-                )
-            ),
+            *(ResidualBlock(dims, width, config.se_reduction) for _ in range(head_blocks(config))),
             norm(width),
             nn.SiLU(),
             conv(dims, width, config.in_channels, 3),

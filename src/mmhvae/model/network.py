@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from mmhvae.config import ModelConfig
 from mmhvae.errors import ConfigError
-from mmhvae.model.decoder import Decoders
-from mmhvae.model.encoder import Encoder
+from mmhvae.model.decoder import Decoders, head_blocks
+from mmhvae.model.encoder import Encoder, encoder_blocks
 from mmhvae.model.topdown import TopDown
 
 
@@ -76,15 +76,13 @@ def check_model_config(config: ModelConfig) -> None:
         )
     if min(config.channels) < 1 or min(config.latent_channels) < 0 or config.top_latent_dim < 1:
         raise ConfigError("model.channels and model.top_latent_dim must be positive")
-    blocks = config.encoder_blocks
-    if not isinstance(blocks, int) and len(blocks) != scales:
+    per_scale = encoder_blocks(config)
+    if len(per_scale) != scales:
         raise ConfigError(
-            f"model.encoder_blocks ({len(blocks)} values) must be one number or one value per "
-            f"scale of model.channels ({scales} values)"
+            f"model.encoder_blocks ({len(per_scale)} values) must be one number or one value "
+            f"per scale of model.channels ({scales} values)"
         )
-    counts = [blocks] if isinstance(blocks, int) else list(blocks)
-    counts += [config.decoder_blocks] + ([] if config.head_blocks is None else [config.head_blocks])
-    if min(counts) < 0:
+    if min(*per_scale, config.decoder_blocks, head_blocks(config)) < 0:
         raise ConfigError("model.encoder_blocks, decoder_blocks and head_blocks must be >= 0")
 
 
