@@ -95,6 +95,11 @@ class ModelConfig:
     # training slices before the first step). Their last convolutions start at zero, so the
     # untrained model already scores what the regression scores (issue 12's residual path).
     residual_floor: bool = False
+    # Scales (0 = full resolution) where each component's given modalities hand their encoder
+    # features, averaged over the component's experts, to the top-down state (the skip fusion
+    # of HeMIS and U-HVED): an identity path for what an input shows, beside the latent
+    # bottleneck. Empty: every feature passes through the latent groups (DESIGN.md's model).
+    fused_skips: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ SMALL = ModelConfig(
     cell_expansion=2,
     decoder_blocks=1,
 )
+# the same with the inputs' skip features fused into the state at the finest and a middle scale
+FUSED = dataclasses.replace(SMALL, fused_skips=(0, 2))
 
 
 def _batch(config: ModelConfig, present: torch.Tensor, seed: int = 0):
@@ -57,11 +59,12 @@ def test_shapes_and_range_for_every_missing_pattern() -> None:
     assert (out.decoded[..., 3:] > -1).any()
 
 
-def test_absent_images_are_ignored_whatever_they_hold() -> None:
+@pytest.mark.parametrize("config", [SMALL, FUSED], ids=["latent", "fused"])
+def test_absent_images_are_ignored_whatever_they_hold(config: ModelConfig) -> None:
     torch.manual_seed(0)
-    net = MMHVAE(SMALL, MODALITIES)
+    net = MMHVAE(config, MODALITIES)
     present = torch.tensor([[True, False, True, False], [False, False, False, True]])
-    images, mask = _batch(SMALL, present)
+    images, mask = _batch(config, present)
     noisy = torch.where(present[:, :, None, None, None], images, torch.randn_like(images))
     subsets = sample_subsets(present, 3, torch.Generator().manual_seed(1))
     a = net(images, present, subsets, mask, generator=torch.Generator().manual_seed(2))
@@ -70,11 +73,12 @@ def test_absent_images_are_ignored_whatever_they_hold() -> None:
     torch.testing.assert_close(a.kl, b.kl)
 
 
-def test_gradients_reach_exactly_the_input_encoders() -> None:
+@pytest.mark.parametrize("config", [SMALL, FUSED], ids=["latent", "fused"])
+def test_gradients_reach_exactly_the_input_encoders(config: ModelConfig) -> None:
     torch.manual_seed(0)
-    net = MMHVAE(SMALL, MODALITIES)
+    net = MMHVAE(config, MODALITIES)
     present = torch.tensor([[True, False, False, False], [False, False, True, False]])
-    images, mask = _batch(SMALL, present)
+    images, mask = _batch(config, present)
     out = net(images, present, sample_subsets(present, 3), mask)
     (out.decoded.square().mean() + out.kl.sum()).backward()
     for m, encoder in net.encoders.items():
@@ -87,7 +91,8 @@ def test_gradients_reach_exactly_the_input_encoders() -> None:
     assert all(p.grad is not None for p in net.decoders.parameters())
 
 
-def test_encoders_skip_absent_rows_without_changing_the_pass() -> None:
+@pytest.mark.parametrize("config", [SMALL, FUSED], ids=["latent", "fused"])
+def test_encoders_skip_absent_rows_without_changing_the_pass(config: ModelConfig) -> None:
     """Training on the CPU runs each encoder on the rows that have its modality only
     (``encode_present``): the decoded images, the KL and every gradient are those of running
     every encoder on every row, and an encoder with no row still gets a (zero) gradient for
@@ -95,12 +100,12 @@ def test_encoders_skip_absent_rows_without_changing_the_pass() -> None:
     present = torch.tensor(
         [[True, True, True, False], [False, True, False, True], [False, True, True, True]]
     )  # t1ce on every row (its encoder skips nothing), t1 on one, flair and t2 on two
-    images, mask = _batch(SMALL, present)
+    images, mask = _batch(config, present)
     subsets = sample_subsets(present, 2, torch.Generator().manual_seed(1))
     results = []
     for skip in (True, False):
         torch.manual_seed(0)
-        net = MMHVAE(SMALL, MODALITIES)
+        net = MMHVAE(config, MODALITIES)
         if not skip:
             net.encode_present = lambda x, _present, net=net: net.encode(x)  # type: ignore[method-assign]
         out = net(images, present, subsets, mask, generator=torch.Generator().manual_seed(2))
@@ -118,7 +123,7 @@ def test_encoders_skip_absent_rows_without_changing_the_pass() -> None:
     alone = present.clone()
     alone[:, 0] = False  # no row has t1
     torch.manual_seed(0)
-    net = MMHVAE(SMALL, MODALITIES)
+    net = MMHVAE(config, MODALITIES)
     out = net(images, alone, sample_subsets(alone, 2), mask)
     (out.decoded.square().mean() + out.kl.sum()).backward()
     assert all(p.grad is not None and not p.grad.any() for p in net.encoders["t1"].parameters())
@@ -237,14 +242,15 @@ def test_default_architecture_size_and_every_input_subset() -> None:
     assert torch.isfinite(out.kl).all() and out.kl.shape == (7,)
 
 
-def test_one_pattern_fast_path_equals_the_masked_product() -> None:
+@pytest.mark.parametrize("config", [SMALL, FUSED], ids=["latent", "fused"])
+def test_one_pattern_fast_path_equals_the_masked_product(config: ModelConfig) -> None:
     """A batch sharing one input pattern runs only the given encoders; the result must equal
     the general path (every encoder, zero-precision experts), which a mixed batch takes."""
     torch.manual_seed(0)
-    net = MMHVAEMethod(SMALL, MODALITIES).eval()
+    net = MMHVAEMethod(config, MODALITIES).eval()
     pattern = torch.tensor([[True, False, True, False]])
     uniform = pattern.expand(2, -1)
-    images, mask = _batch(SMALL, uniform)
+    images, mask = _batch(config, uniform)
     mixed = torch.cat([uniform, torch.tensor([[False, True, False, False]])])  # forces masking
     images3 = torch.cat([images, images[:1]])
     mask3 = torch.cat([mask, mask[:1]])
@@ -294,3 +300,52 @@ def test_decoding_some_heads_leaves_the_others_at_background(residual_floor: boo
     torch.testing.assert_close(some[:, [0, 2]], full[:, [0, 2]], rtol=0, atol=0)
     assert bool((some[:, 1] == -1.0).all()) and bool((none == -1.0).all())
     assert none.shape == full.shape
+
+
+@pytest.mark.parametrize("config", [SMALL, FUSED], ids=["latent", "fused"])
+def test_a_component_reads_only_its_own_subset(config: ModelConfig) -> None:
+    """Component k of a row sees the experts of subsets[k] only (through the latent groups and,
+    with ``fused_skips``, the fused features): changing a present modality outside the subset
+    leaves that component's images unchanged, changing one inside changes them."""
+    torch.manual_seed(0)
+    net = MMHVAE(config, MODALITIES).eval()
+    present = torch.tensor([[True, True, True, False]])
+    images, mask = _batch(config, present)
+    subsets = torch.tensor([[[True, False, False, False]]])  # component: t1 alone
+    other = images.clone()
+    other[:, 2] = torch.rand_like(other[:, 2]) * 2 - 1  # t2: present, not in the subset
+    inside = images.clone()
+    inside[:, 0] = torch.rand_like(inside[:, 0]) * 2 - 1  # t1: the subset itself
+    with torch.no_grad():
+        a, b, c = (
+            net(x, present, subsets, mask, temperature=0.0).decoded for x in (images, other, inside)
+        )
+    torch.testing.assert_close(a, b)
+    assert float((a - c).abs().max()) > 1e-3
+
+
+def test_fused_skips_carry_the_inputs_to_the_state() -> None:
+    """With ``fused_skips`` the full-resolution state depends on the fusion convolutions: zeroing
+    them changes the images, and the loss reaches their weights."""
+    torch.manual_seed(0)
+    net = MMHVAE(FUSED, MODALITIES)
+    assert sorted(net.topdown.fusions) == ["0", "2"]
+    present = torch.tensor([[True, False, True, False]])
+    images, mask = _batch(FUSED, present)
+    subsets = torch.tensor([[[True, False, True, False]]])
+    out = net(images, present, subsets, mask, temperature=0.0)
+    out.decoded.square().mean().backward()
+    for fusion in net.topdown.fusions.values():
+        assert fusion.weight.grad is not None and fusion.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        for fusion in net.topdown.fusions.values():
+            fusion.weight.zero_()
+            fusion.bias.zero_()
+        zeroed = net(images, present, subsets, mask, temperature=0.0).decoded
+    assert float((out.decoded.detach() - zeroed).abs().max()) > 1e-3
+
+
+@pytest.mark.parametrize("fused", [(4,), (-1,), (0, 0)])
+def test_bad_fused_skips_are_a_config_error(fused: tuple[int, ...]) -> None:
+    with pytest.raises(ConfigError, match="model.fused_skips"):
+        MMHVAE(dataclasses.replace(SMALL, fused_skips=fused), MODALITIES)

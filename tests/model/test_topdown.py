@@ -4,6 +4,9 @@ and K stacked components against K separate calls."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import torch
 from torch.distributions import Normal as TorchNormal
 from torch.distributions import kl_divergence
@@ -11,6 +14,7 @@ from torch.distributions import kl_divergence
 from mmhvae.config import ModelConfig
 from mmhvae.methods.subsets import sample_subsets
 from mmhvae.model.network import MMHVAE
+from mmhvae.model.topdown import fused_mean
 
 MODALITIES = ("t1", "t1ce", "t2")
 SMALL = ModelConfig(
@@ -92,9 +96,10 @@ def test_every_level_is_the_exact_product_its_kl_and_the_temperature() -> None:
             )
 
 
-def test_k_stacked_components_equal_k_separate_calls() -> None:
+@pytest.mark.parametrize("fused", [(), (0, 1)])
+def test_k_stacked_components_equal_k_separate_calls(fused: tuple[int, ...]) -> None:
     torch.manual_seed(0)
-    net = MMHVAE(SMALL, MODALITIES).eval()
+    net = MMHVAE(dataclasses.replace(SMALL, fused_skips=fused), MODALITIES).eval()
     images, mask = _inputs(b=3, seed=1)
     present = torch.tensor([[True, True, True], [True, False, True], [False, True, False]])
     subsets = sample_subsets(present, 4, torch.Generator().manual_seed(2))  # (B, K, M)
@@ -106,3 +111,19 @@ def test_k_stacked_components_equal_k_separate_calls() -> None:
             torch.testing.assert_close(
                 stacked.kl_examples[c], alone.kl_examples[0], atol=1e-4, rtol=1e-4
             )
+
+
+def test_fused_mean_is_the_weighted_mean_over_each_rows_experts() -> None:
+    """evidence (M, B, c, H, W), weight (M, K*B): row k * B + b averages example b's features
+    of the experts with weight 1 in that row; a row without an expert gets 0."""
+    g = torch.Generator().manual_seed(0)
+    evidence = torch.randn(3, 2, 4, 5, 5, generator=g)  # M = 3, B = 2
+    weight = torch.tensor(
+        [[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]]
+    )  # (M, K*B), K = 2: rows (k=0, b=0), (0, 1), (1, 0), (1, 1)
+    out = fused_mean(evidence, weight)
+    assert out.shape == (4, 4, 5, 5)
+    torch.testing.assert_close(out[0], (evidence[0, 0] + evidence[1, 0]) / 2)
+    torch.testing.assert_close(out[1], (evidence[1, 1] + evidence[2, 1]) / 2)
+    torch.testing.assert_close(out[2], (evidence[0, 0] + evidence[2, 0]) / 2)
+    assert not out[3].any()

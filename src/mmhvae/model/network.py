@@ -84,6 +84,12 @@ def check_model_config(config: ModelConfig) -> None:
         )
     if min(*per_scale, config.decoder_blocks, head_blocks(config)) < 0:
         raise ConfigError("model.encoder_blocks, decoder_blocks and head_blocks must be >= 0")
+    fused = config.fused_skips
+    if len(set(fused)) != len(fused) or any(not 0 <= i < scales for i in fused):
+        raise ConfigError(
+            f"model.fused_skips {list(fused)}: scale indices must be distinct, from 0 (full "
+            f"resolution) to {scales - 1}"
+        )
 
 
 class MMHVAE(nn.Module):

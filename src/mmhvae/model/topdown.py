@@ -35,6 +35,22 @@ def posterior(prior: Normal, experts: Normal, weight: Tensor) -> Normal:
     return Normal(mean, 0.5 * log_var_q)
 
 
+def fused_mean(evidence: Tensor, weight: Tensor) -> Tensor:
+    """The experts' features averaged per component row: sum_m w_mn s_m / sum_m w_mn.
+
+    evidence (M, B, c, ...) one entry per modality, weight (M, N) with N = K * B (row k * B + b
+    reads example b) -> (N, c, ...). A row without an expert gets 0.
+    """
+    m, b = evidence.shape[:2]
+    n = weight.shape[1]
+    space = evidence.shape[2:]
+    w = weight.to(evidence.dtype).reshape(m, n // b, b, *([1] * len(space)))  # (M, K, B, 1, ...)
+    s = evidence.reshape(m, 1, b, *space)  # (M, 1, B, c, ...)
+    total = (w * s).sum(dim=0)  # (K, B, c, ...)
+    count = w.sum(dim=0).clamp_min(torch.finfo(w.dtype).tiny)  # (K, B, 1, ...)
+    return (total / count).reshape(n, *space)
+
+
 class ExpertHead(nn.Module):
     """Posterior expert of modality m from the state h and m's skip features s_m:
 
@@ -135,7 +151,12 @@ class TopGroup(nn.Module):
 
 class TopDown(nn.Module):
     """From the top vector down to the full-resolution state, one latent group per scale with
-    ``latent_channels[i] > 0``. Levels are ordered as sampled: top first, finest last."""
+    ``latent_channels[i] > 0``. Levels are ordered as sampled: top first, finest last.
+
+    At each scale of ``fused_skips`` the state also receives a conv of the given modalities'
+    skip features, averaged over each row's experts (:func:`fused_mean`), before the scale's
+    cells: a deterministic path from the inputs beside the latent groups.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -162,6 +183,9 @@ class TopDown(nn.Module):
                 if latent > 0
             }
         )
+        self.fusions = nn.ModuleDict(
+            {str(i): conv(dims, channels[i], channels[i], 3) for i in sorted(config.fused_skips)}
+        )
 
     @property
     def levels(self) -> int:
@@ -170,12 +194,14 @@ class TopDown(nn.Module):
     def evidence(self, skips: list[Tensor]) -> list[Tensor]:
         """What the path reads of ONE modality: its skip features per scale (B, c_i, ...)
         -> [the top expert (B, 2 top_latent)] + [each latent group's conv3_s of its scale's
-        features, finest group first]: the experts' only input from the modality."""
+        features, finest group first] + [each fused scale's conv of its features, finest
+        first]: the path's only input from the modality."""
         groups: list[Tensor] = []
         for key, group in self.groups.items():
             assert isinstance(group, LatentGroup)
             groups.append(group.expert.evidence(skips[int(key)]))
-        return [self.top.evidence(skips[-1]), *groups]
+        fused = [fusion(skips[int(key)]) for key, fusion in self.fusions.items()]
+        return [self.top.evidence(skips[-1]), *groups, *fused]
 
     def forward(
         self,
@@ -190,9 +216,12 @@ class TopDown(nn.Module):
         h, kl_top = self.top(evidence[0], weight, temperature, generator)
         kls = [kl_top]
         index = {int(key): 1 + j for j, key in enumerate(self.groups)}
+        fused = {int(key): 1 + len(self.groups) + j for j, key in enumerate(self.fusions)}
         for i in reversed(range(len(self.cells))):
             if i < len(self.ups):
                 h = self.ups[i](h)
+            if i in fused:
+                h = h + fused_mean(evidence[fused[i]], weight)
             h = self.cells[i](h)
             if i in index:
                 group = self.groups[str(i)]
