@@ -100,6 +100,10 @@ class ModelConfig:
     # of HeMIS and U-HVED): an identity path for what an input shows, beside the latent
     # bottleneck. Empty: every feature passes through the latent groups (DESIGN.md's model).
     fused_skips: tuple[int, ...] = ()
+    # how a row's experts combine there: "mean" (HeMIS / U-HVED's average) or "weighted" (each
+    # expert's conv also gives a per-voxel, per-channel log-weight: a softmax over the row's
+    # experts, so a voxel can follow the input that shows it best)
+    fusion: str = "mean"
 
 
 @dataclass(frozen=True)

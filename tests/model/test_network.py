@@ -25,6 +25,7 @@ SMALL = ModelConfig(
 )
 # the same with the inputs' skip features fused into the state at the finest and a middle scale
 FUSED = dataclasses.replace(SMALL, fused_skips=(0, 2))
+WEIGHTED = dataclasses.replace(FUSED, fusion="weighted")
 
 
 def _batch(config: ModelConfig, present: torch.Tensor, seed: int = 0):
@@ -59,7 +60,7 @@ def test_shapes_and_range_for_every_missing_pattern() -> None:
     assert (out.decoded[..., 3:] > -1).any()
 
 
-@pytest.mark.parametrize("config", [SMALL, FUSED], ids=["latent", "fused"])
+@pytest.mark.parametrize("config", [SMALL, FUSED, WEIGHTED], ids=["latent", "fused", "weighted"])
 def test_absent_images_are_ignored_whatever_they_hold(config: ModelConfig) -> None:
     torch.manual_seed(0)
     net = MMHVAE(config, MODALITIES)
@@ -73,7 +74,7 @@ def test_absent_images_are_ignored_whatever_they_hold(config: ModelConfig) -> No
     torch.testing.assert_close(a.kl, b.kl)
 
 
-@pytest.mark.parametrize("config", [SMALL, FUSED], ids=["latent", "fused"])
+@pytest.mark.parametrize("config", [SMALL, FUSED, WEIGHTED], ids=["latent", "fused", "weighted"])
 def test_gradients_reach_exactly_the_input_encoders(config: ModelConfig) -> None:
     torch.manual_seed(0)
     net = MMHVAE(config, MODALITIES)
@@ -91,7 +92,7 @@ def test_gradients_reach_exactly_the_input_encoders(config: ModelConfig) -> None
     assert all(p.grad is not None for p in net.decoders.parameters())
 
 
-@pytest.mark.parametrize("config", [SMALL, FUSED], ids=["latent", "fused"])
+@pytest.mark.parametrize("config", [SMALL, FUSED, WEIGHTED], ids=["latent", "fused", "weighted"])
 def test_encoders_skip_absent_rows_without_changing_the_pass(config: ModelConfig) -> None:
     """Training on the CPU runs each encoder on the rows that have its modality only
     (``encode_present``): the decoded images, the KL and every gradient are those of running
@@ -242,7 +243,7 @@ def test_default_architecture_size_and_every_input_subset() -> None:
     assert torch.isfinite(out.kl).all() and out.kl.shape == (7,)
 
 
-@pytest.mark.parametrize("config", [SMALL, FUSED], ids=["latent", "fused"])
+@pytest.mark.parametrize("config", [SMALL, FUSED, WEIGHTED], ids=["latent", "fused", "weighted"])
 def test_one_pattern_fast_path_equals_the_masked_product(config: ModelConfig) -> None:
     """A batch sharing one input pattern runs only the given encoders; the result must equal
     the general path (every encoder, zero-precision experts), which a mixed batch takes."""
@@ -302,7 +303,7 @@ def test_decoding_some_heads_leaves_the_others_at_background(residual_floor: boo
     assert none.shape == full.shape
 
 
-@pytest.mark.parametrize("config", [SMALL, FUSED], ids=["latent", "fused"])
+@pytest.mark.parametrize("config", [SMALL, FUSED, WEIGHTED], ids=["latent", "fused", "weighted"])
 def test_a_component_reads_only_its_own_subset(config: ModelConfig) -> None:
     """Component k of a row sees the experts of subsets[k] only (through the latent groups and,
     with ``fused_skips``, the fused features): changing a present modality outside the subset
@@ -324,11 +325,12 @@ def test_a_component_reads_only_its_own_subset(config: ModelConfig) -> None:
     assert float((a - c).abs().max()) > 1e-3
 
 
-def test_fused_skips_carry_the_inputs_to_the_state() -> None:
+@pytest.mark.parametrize("config", [FUSED, WEIGHTED], ids=["fused", "weighted"])
+def test_fused_skips_carry_the_inputs_to_the_state(config: ModelConfig) -> None:
     """With ``fused_skips`` the full-resolution state depends on the fusion convolutions: zeroing
     them changes the images, and the loss reaches their weights."""
     torch.manual_seed(0)
-    net = MMHVAE(FUSED, MODALITIES)
+    net = MMHVAE(config, MODALITIES)
     assert sorted(net.topdown.fusions) == ["0", "2"]
     present = torch.tensor([[True, False, True, False]])
     images, mask = _batch(FUSED, present)
@@ -349,3 +351,5 @@ def test_fused_skips_carry_the_inputs_to_the_state() -> None:
 def test_bad_fused_skips_are_a_config_error(fused: tuple[int, ...]) -> None:
     with pytest.raises(ConfigError, match="model.fused_skips"):
         MMHVAE(dataclasses.replace(SMALL, fused_skips=fused), MODALITIES)
+    with pytest.raises(ConfigError, match="model.fusion 'max'"):
+        MMHVAE(dataclasses.replace(FUSED, fusion="max"), MODALITIES)

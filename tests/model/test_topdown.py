@@ -14,7 +14,7 @@ from torch.distributions import kl_divergence
 from mmhvae.config import ModelConfig
 from mmhvae.methods.subsets import sample_subsets
 from mmhvae.model.network import MMHVAE
-from mmhvae.model.topdown import fused_mean
+from mmhvae.model.topdown import fused_mean, fused_weighted
 
 MODALITIES = ("t1", "t1ce", "t2")
 SMALL = ModelConfig(
@@ -127,3 +127,23 @@ def test_fused_mean_is_the_weighted_mean_over_each_rows_experts() -> None:
     torch.testing.assert_close(out[1], (evidence[1, 1] + evidence[2, 1]) / 2)
     torch.testing.assert_close(out[2], (evidence[0, 0] + evidence[2, 0]) / 2)
     assert not out[3].any()
+
+
+def test_fused_weighted_is_a_softmax_over_each_rows_experts() -> None:
+    """evidence (M, B, 2c, ...): features then log-weights a; row k * B + b weighs the features
+    of its experts by exp(5 tanh(a / 5)), per voxel and channel; equal log-weights give the
+    plain mean, and a row without an expert gets 0."""
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(3, 2, 4, 5, 5, generator=g)  # M = 3, B = 2, c = 4
+    logits = torch.randn(3, 2, 4, 5, 5, generator=g) * 3
+    weight = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]])
+    out = fused_weighted(torch.cat([features, logits], dim=2), weight)
+    assert out.shape == (4, 4, 5, 5)
+    e = (5 * torch.tanh(logits / 5)).exp()
+    by_hand = (e[0, 0] * features[0, 0] + e[2, 0] * features[2, 0]) / (e[0, 0] + e[2, 0])
+    torch.testing.assert_close(out[2], by_hand)
+    by_hand = (e[1, 1] * features[1, 1] + e[2, 1] * features[2, 1]) / (e[1, 1] + e[2, 1])
+    torch.testing.assert_close(out[1], by_hand)
+    assert not out[3].any()
+    flat = torch.cat([features, torch.zeros_like(logits)], dim=2)
+    torch.testing.assert_close(fused_weighted(flat, weight), fused_mean(features, weight))

@@ -17,7 +17,7 @@ from mmhvae.config import ModelConfig
 from mmhvae.errors import ConfigError
 from mmhvae.model.decoder import Decoders, head_blocks
 from mmhvae.model.encoder import Encoder, encoder_blocks
-from mmhvae.model.topdown import TopDown
+from mmhvae.model.topdown import FUSIONS, TopDown
 
 
 @dataclass
@@ -90,6 +90,8 @@ def check_model_config(config: ModelConfig) -> None:
             f"model.fused_skips {list(fused)}: scale indices must be distinct, from 0 (full "
             f"resolution) to {scales - 1}"
         )
+    if config.fusion not in FUSIONS:
+        raise ConfigError(f"model.fusion {config.fusion!r}: choose one of {', '.join(FUSIONS)}")
 
 
 class MMHVAE(nn.Module):

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from mmhvae.config import ModelConfig
 from mmhvae.model.experts import product_of_experts
-from mmhvae.model.gaussian import Normal
+from mmhvae.model.gaussian import Normal, soft_clamp
 from mmhvae.model.layers import InvertedResidualCell, Upsample, conv
 
 
@@ -49,6 +49,27 @@ def fused_mean(evidence: Tensor, weight: Tensor) -> Tensor:
     total = (w * s).sum(dim=0)  # (K, B, c, ...)
     count = w.sum(dim=0).clamp_min(torch.finfo(w.dtype).tiny)  # (K, B, 1, ...)
     return (total / count).reshape(n, *space)
+
+
+def fused_weighted(evidence: Tensor, weight: Tensor) -> Tensor:
+    """A softmax over each row's experts, per voxel and channel: evidence (M, B, 2c, ...) holds
+    each modality's features f_m and log-weights a_m (channels [:c] and [c:]) ->
+    sum_m w_mn e_m f_m / sum_m w_mn e_m, (N, c, ...), with e_m = exp(5 tanh(a_m / 5)) (bounded:
+    no overflow, and no expert is ever ignored outright). weight (M, N), N = K * B as in
+    :func:`fused_mean`; a row without an expert gets 0."""
+    features, logits = evidence.chunk(2, dim=2)  # (M, B, c, ...) each
+    m, b = features.shape[:2]
+    n = weight.shape[1]
+    space = features.shape[2:]
+    w = weight.to(features.dtype).reshape(m, n // b, b, *([1] * len(space)))  # (M, K, B, 1, ...)
+    e = w * soft_clamp(logits).exp().reshape(m, 1, b, *space)  # (M, K, B, c, ...)
+    total = (e * features.reshape(m, 1, b, *space)).sum(dim=0)  # (K, B, c, ...)
+    count = e.sum(dim=0).clamp_min(torch.finfo(e.dtype).tiny)
+    return (total / count).reshape(n, *space)
+
+
+# how :class:`TopDown` combines the experts' features at a fused scale
+FUSIONS = {"mean": fused_mean, "weighted": fused_weighted}
 
 
 class ExpertHead(nn.Module):
@@ -154,8 +175,9 @@ class TopDown(nn.Module):
     ``latent_channels[i] > 0``. Levels are ordered as sampled: top first, finest last.
 
     At each scale of ``fused_skips`` the state also receives a conv of the given modalities'
-    skip features, averaged over each row's experts (:func:`fused_mean`), before the scale's
-    cells: a deterministic path from the inputs beside the latent groups.
+    skip features, averaged over each row's experts (:func:`fused_mean`, or
+    :func:`fused_weighted` with ``fusion: weighted``), before the scale's cells: a
+    deterministic path from the inputs beside the latent groups.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -183,9 +205,15 @@ class TopDown(nn.Module):
                 if latent > 0
             }
         )
+        # "weighted" fusion: each conv also gives the experts' log-weights (twice the width)
+        width = 2 if config.fusion == "weighted" else 1
         self.fusions = nn.ModuleDict(
-            {str(i): conv(dims, channels[i], channels[i], 3) for i in sorted(config.fused_skips)}
+            {
+                str(i): conv(dims, channels[i], width * channels[i], 3)
+                for i in sorted(config.fused_skips)
+            }
         )
+        self.fuse = FUSIONS[config.fusion]
 
     @property
     def levels(self) -> int:
@@ -221,7 +249,7 @@ class TopDown(nn.Module):
             if i < len(self.ups):
                 h = self.ups[i](h)
             if i in fused:
-                h = h + fused_mean(evidence[fused[i]], weight)
+                h = h + self.fuse(evidence[fused[i]], weight)
             h = self.cells[i](h)
             if i in index:
                 group = self.groups[str(i)]
