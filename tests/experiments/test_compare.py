@@ -130,7 +130,8 @@ def test_time_budget_stops_cleanly_and_nogan_has_no_discriminators(
             "model.latent_channels=[2, 4, 0]",
             "model.top_latent_dim=8",
             "model.topdown_cells=[1, 1, 1]",
-            "model.encoder_blocks=[0, 1, 1]",  # tiny's list has one value per its 5 scales
+            "model.encoder_blocks=[0, 1, 1]",
+            "model.fused_skips=[0, 1, 2]",  # tiny's list names its 5 scales
             "train.steps=50",
             "train.batch_size=2",
             "train.val_slices=2",

@@ -124,7 +124,7 @@ def test_the_trainer_fits_the_floor_before_training(shared_data: Path, tmp_path:
         "train.val_every=1000", "train.image_every=1000", "model.image_size=32",
         "data.spacing=8", "model.channels=[4,8,8]", "model.latent_channels=[2,4,0]",
         "model.top_latent_dim=8", "model.topdown_cells=[1,1,1]", "model.encoder_blocks=1",
-        "model.residual_floor=true",
+        "model.fused_skips=[0,1,2]", "model.residual_floor=true",
     ]  # fmt: skip
     argv = ["train", "--data", str(manifest), "--config", "tiny", "--out", str(run)]
     argv += ["--device", "cpu"] + [item for s in sets for item in ("--set", s)]
