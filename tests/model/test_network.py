@@ -333,7 +333,7 @@ def test_fused_skips_carry_the_inputs_to_the_state(config: ModelConfig) -> None:
     net = MMHVAE(config, MODALITIES)
     assert sorted(net.topdown.fusions) == ["0", "2"]
     present = torch.tensor([[True, False, True, False]])
-    images, mask = _batch(FUSED, present)
+    images, mask = _batch(config, present)
     subsets = torch.tensor([[[True, False, True, False]]])
     out = net(images, present, subsets, mask, temperature=0.0)
     out.decoded.square().mean().backward()

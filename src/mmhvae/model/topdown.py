@@ -35,19 +35,22 @@ def posterior(prior: Normal, experts: Normal, weight: Tensor) -> Normal:
     return Normal(mean, 0.5 * log_var_q)
 
 
-def fused_mean(evidence: Tensor, weight: Tensor) -> Tensor:
+def fused_mean(evidence: Tensor, weight: Tensor, scale: Tensor | None = None) -> Tensor:
     """The experts' features averaged per component row: sum_m w_mn s_m / sum_m w_mn.
 
     evidence (M, B, c, ...) one entry per modality, weight (M, N) with N = K * B (row k * B + b
-    reads example b) -> (N, c, ...). A row without an expert gets 0.
+    reads example b) -> (N, c, ...). ``scale`` (M, B, c, ...), optional: a positive factor per
+    expert, voxel and channel that multiplies w_mn (:func:`fused_weighted`). A row without an
+    expert gets 0.
     """
     m, b = evidence.shape[:2]
     n = weight.shape[1]
     space = evidence.shape[2:]
     w = weight.to(evidence.dtype).reshape(m, n // b, b, *([1] * len(space)))  # (M, K, B, 1, ...)
-    s = evidence.reshape(m, 1, b, *space)  # (M, 1, B, c, ...)
-    total = (w * s).sum(dim=0)  # (K, B, c, ...)
-    count = w.sum(dim=0).clamp_min(torch.finfo(w.dtype).tiny)  # (K, B, 1, ...)
+    if scale is not None:
+        w = w * scale.reshape(m, 1, b, *space)  # (M, K, B, c, ...)
+    total = (w * evidence.reshape(m, 1, b, *space)).sum(dim=0)  # (K, B, c, ...)
+    count = w.sum(dim=0).clamp_min(torch.finfo(w.dtype).tiny)
     return (total / count).reshape(n, *space)
 
 
@@ -58,18 +61,12 @@ def fused_weighted(evidence: Tensor, weight: Tensor) -> Tensor:
     no overflow, and no expert is ever ignored outright). weight (M, N), N = K * B as in
     :func:`fused_mean`; a row without an expert gets 0."""
     features, logits = evidence.chunk(2, dim=2)  # (M, B, c, ...) each
-    m, b = features.shape[:2]
-    n = weight.shape[1]
-    space = features.shape[2:]
-    w = weight.to(features.dtype).reshape(m, n // b, b, *([1] * len(space)))  # (M, K, B, 1, ...)
-    e = w * soft_clamp(logits).exp().reshape(m, 1, b, *space)  # (M, K, B, c, ...)
-    total = (e * features.reshape(m, 1, b, *space)).sum(dim=0)  # (K, B, c, ...)
-    count = e.sum(dim=0).clamp_min(torch.finfo(e.dtype).tiny)
-    return (total / count).reshape(n, *space)
+    return fused_mean(features, weight, soft_clamp(logits).exp())
 
 
-# how :class:`TopDown` combines the experts' features at a fused scale
-FUSIONS = {"mean": fused_mean, "weighted": fused_weighted}
+# how :class:`TopDown` combines the experts' features at a fused scale, and how many channels
+# per state channel its fusion convs give (the weighted fusion's log-weights double them)
+FUSIONS = {"mean": (fused_mean, 1), "weighted": (fused_weighted, 2)}
 
 
 class ExpertHead(nn.Module):
@@ -205,15 +202,13 @@ class TopDown(nn.Module):
                 if latent > 0
             }
         )
-        # "weighted" fusion: each conv also gives the experts' log-weights (twice the width)
-        width = 2 if config.fusion == "weighted" else 1
+        self.fuse, width = FUSIONS[config.fusion]
         self.fusions = nn.ModuleDict(
             {
                 str(i): conv(dims, channels[i], width * channels[i], 3)
                 for i in sorted(config.fused_skips)
             }
         )
-        self.fuse = FUSIONS[config.fusion]
 
     @property
     def levels(self) -> int:
