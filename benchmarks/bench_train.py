@@ -45,6 +45,8 @@ def main() -> None:
         "present": _present(b, len(modalities), args.missing),
         "mask": torch.ones(b, 1, side, side, dtype=torch.bool),
     }
+    if config.model.context:  # what the encoders read: each slice with its neighbours
+        batch["inputs"] = batch["images"].repeat(1, 1, 2 * config.model.context + 1, 1, 1)
     meter = LossMeter(info.device)
     times = []
     for i in range(args.warmup + args.steps):

@@ -72,6 +72,11 @@ class ModelConfig:
     spatial_dims: int = 2
     image_size: int = 192
     in_channels: int = 1  # channels of one modality's image (C)
+    # 2.5D: the encoders also read this many neighbouring axial slices on each side of the
+    # one they synthesise (a modality's input is then (2 * context + 1) * C channels, the
+    # slices below, the slice, the slices above; clipped at the volume's first and last
+    # slice); the decoders still give the centre slice. 0: one slice (2D)
+    context: int = 0
     channels: tuple[int, ...] = (16, 32, 64, 128, 128, 128, 128)
     latent_channels: tuple[int, ...] = (8, 16, 32, 64, 64, 64, 0)
     top_latent_dim: int = 256

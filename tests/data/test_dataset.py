@@ -13,6 +13,7 @@ from mmhvae.data.dataset import (
     CaseCache,
     SliceDataset,
     collate_slices,
+    context_slices,
     load_prepared_dataset,
     split_cases,
 )
@@ -124,6 +125,55 @@ def test_the_dataset_gives_inputs_only_when_they_differ_from_the_images():
     assert "inputs" not in SliceDataset(cases, augment=together, seed=1)[2]
     assert "inputs" not in SliceDataset(cases)[2]
     assert not AugmentConfig().intensity_on_targets  # the default since 2026-12-07
+
+
+def test_context_slices_clip_at_the_volume_ends():
+    np.testing.assert_array_equal(context_slices(3, 1, 6), [2, 3, 4])
+    np.testing.assert_array_equal(context_slices(0, 1, 6), [0, 0, 1])
+    np.testing.assert_array_equal(context_slices(5, 2, 6), [3, 4, 5, 5, 5])
+    np.testing.assert_array_equal(context_slices(2, 0, 6), [2])
+
+
+def test_context_gives_the_neighbouring_slices_as_inputs():
+    """model.context = 1: inputs (M, 3, H, W) are slices s - 1, s, s + 1 of the volume
+    (clipped), images the slice s alone; absent modalities -1 in every slice."""
+    cases = [_prepared("b", ("t1ce", "flair"), 5)]
+    plain, ctx = SliceDataset(cases), SliceDataset(cases, context=1)
+    assert len(ctx) == len(plain)
+    for item in (0, len(ctx) - 1):
+        got, s = ctx[item], ctx[item]["slice_index"]
+        assert got["inputs"].shape == (4, 3, 16, 16) and got["images"].shape == (4, 1, 16, 16)
+        torch.testing.assert_close(got["images"], plain[item]["images"])
+        volume = torch.from_numpy(cases[0].images) * 2 - 1  # (M, S, H, W)
+        for j, z in enumerate(context_slices(s, 1, volume.shape[1])):
+            torch.testing.assert_close(got["inputs"][[1, 3], j], volume[[1, 3], z])
+        assert torch.all(got["inputs"][[0, 2]] == -1)
+    # augmented: the slice's channel of the inputs is what the targets are, up to intensity
+    geometry = AugmentConfig(enabled=True, rotate_deg=15, scale=0.1, gamma=0, bias_field=0)
+    item = SliceDataset(cases, augment=geometry, seed=2, context=1)[3]
+    torch.testing.assert_close(item["inputs"][:, 1:2], item["images"])
+    assert not torch.equal(item["inputs"][:, 0], item["inputs"][:, 2])
+
+
+def test_augmenting_a_slice_with_its_neighbours_is_augmenting_each_alike():
+    """A modality's channels (a slice and its neighbours) share the geometry, gamma and bias
+    field: three copies of one slice come out as three copies of its own augmentation (the
+    neighbours inside the warped brain mask: outside it they keep their own background)."""
+    images = torch.rand(2, 1, 12, 12) * 2 - 1
+    present, mask = torch.tensor([True, True]), torch.ones(1, 12, 12, dtype=torch.bool)
+    mask[:, :2] = False
+    images[:, :, :2] = -1.0
+    config = AugmentConfig(enabled=True, rotate_deg=20, scale=0.2, gamma=0.5, bias_field=0.5)
+    one = augment_slice(images, present, mask, config, torch.Generator().manual_seed(7))
+    three = augment_slice(
+        images.repeat(1, 3, 1, 1), present, mask, config, torch.Generator().manual_seed(7), 1
+    )
+    torch.testing.assert_close(three[2], one[2])
+    inside = one[2][None].expand_as(one[0])  # (M, 1, H, W)
+    for a, b in zip(one[:2], three[:2], strict=True):
+        torch.testing.assert_close(b[:, 1:2], a, atol=1e-6, rtol=0)
+        for c in (0, 2):
+            torch.testing.assert_close(b[:, c : c + 1][inside], a[inside], atol=1e-6, rtol=0)
 
 
 def test_split_by_case():

@@ -166,6 +166,37 @@ def test_unet_reads_availability_channels_and_never_absent_images() -> None:
     assert not torch.allclose(a.mean, b.mean)  # the flags (and inputs) matter
 
 
+@pytest.mark.parametrize("name", ["unet", "mmhvae", "mmvae"])
+def test_with_context_a_method_reads_neighbours_and_gives_the_centre_slice(name: str) -> None:
+    """model.context = 1: inputs (B, M, 3, H, W) (slices s - 1, s, s + 1); the loss compares
+    with images (B, M, 1, H, W); synthesis gives (B, M, 1, H, W), given modalities as their
+    centre slice, and a neighbour of a given modality changes what is synthesised."""
+    torch.manual_seed(0)
+    config = Config(
+        method=name, model=ModelConfig(**{**MICRO.__dict__, "context": 1}),
+        train=TrainConfig(components=2, mixture="uniform"),
+    )  # fmt: skip
+    method = build_method(config, MODALITIES)
+    present = torch.tensor([[True, False, True, True], [False, True, False, False]])
+    batch = _batch(present)
+    g = torch.Generator().manual_seed(3)
+    neighbours = torch.rand(2, 4, 2, SIZE, SIZE, generator=g) * 2 - 1
+    inputs = torch.cat([neighbours[:, :, :1], batch["images"], neighbours[:, :, 1:]], dim=2)
+    inputs = torch.where(present[:, :, None, None, None], inputs, -1.0)
+    terms = method.losses({**batch, "inputs": inputs}, step=1)
+    assert torch.isfinite(terms.loss)
+    terms.loss.backward()
+    method.eval()
+    out = method.synthesize_patterns(inputs, [present], batch["mask"], 0.0, 1, [None], False)[0]
+    assert out.mean.shape == (2, 4, 1, SIZE, SIZE)
+    torch.testing.assert_close(out.mean[present], batch["images"][present])
+    moved = inputs.clone()
+    moved[0, 0, 0] = -moved[0, 0, 0]  # the slice below, of a given modality
+    again = method.synthesize_patterns(moved, [present], batch["mask"], 0.0, 1, [None], False)[0]
+    assert not torch.allclose(again.mean[0, 1], out.mean[0, 1])
+    torch.testing.assert_close(again.mean[1], out.mean[1])  # the other example
+
+
 @pytest.mark.parametrize("name", ["mvae", "mmvae", "mopoe", "mhvae", "mmhvae", "mmhvae-nomix"])
 def test_every_training_component_is_a_non_empty_subset_of_the_observed_set(name: str) -> None:
     method = _method(name)

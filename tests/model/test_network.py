@@ -202,6 +202,12 @@ def test_bad_architecture_is_a_config_error() -> None:
         MMHVAE(dataclasses.replace(SMALL, latent_channels=(2, 4)), MODALITIES)
     with pytest.raises(ConfigError, match="spatial_dims"):
         MMHVAE(dataclasses.replace(SMALL, spatial_dims=1), MODALITIES)
+    with pytest.raises(ConfigError, match="context"):
+        MMHVAE(dataclasses.replace(SMALL, context=-1), MODALITIES)
+    with pytest.raises(ConfigError, match="residual_floor"):
+        MMHVAE(dataclasses.replace(SMALL, context=1, residual_floor=True), MODALITIES)
+    with pytest.raises(ConfigError, match="spatial_dims=2"):
+        MMHVAE(dataclasses.replace(SMALL, context=1, spatial_dims=3, image_size=16), MODALITIES)
 
 
 def test_encoder_blocks_per_scale_and_head_blocks_build_what_they_say() -> None:

@@ -11,6 +11,7 @@ import torch
 from mmhvae.methods.sampling import SamplingOptions
 from mmhvae.synthesis.slices import (
     brain_slices,
+    model_inputs,
     synthesize_slices,
     to_model_range,
     to_unit_range,
@@ -84,3 +85,48 @@ def test_bad_present_vectors_are_refused(present: list[bool]) -> None:
     images, mask = _case()
     with pytest.raises(ValueError):
         synthesize_slices(MeanOfPresent(MODALITIES), images, present, mask, SamplingOptions())
+
+
+def test_model_inputs_stack_each_slice_with_its_neighbours() -> None:
+    images, mask = _case()
+    given = np.array([True, False, True])
+    selected = brain_slices(mask)
+    plain = to_model_range(images, given, mask)  # (M, S, H, W)
+    alone = model_inputs(images, given, mask, selected, 0)
+    np.testing.assert_array_equal(alone, plain[:, selected].transpose(1, 0, 2, 3)[:, :, None])
+    stacked = model_inputs(images, given, mask, selected, 2)  # (N, M, 5, H, W)
+    assert stacked.shape == (len(selected), 3, 5, 16, 16)
+    for n, s in enumerate(selected):
+        for j, z in enumerate(range(s - 2, s + 3)):
+            z = min(max(z, 0), mask.shape[0] - 1)  # clipped at the volume's ends
+            np.testing.assert_array_equal(stacked[n, :, j], plain[:, z])
+
+
+def test_a_method_with_context_reads_its_neighbours_and_no_further() -> None:
+    """MMHVAE with model.context = 1 through synthesize_slices: slice s's synthesis changes
+    with slice s + 1 of a given modality and not with slice s + 2; a given modality comes
+    back as its own slice s (the centre of what the encoders read)."""
+    from mmhvae.config import ModelConfig
+    from mmhvae.methods.mmhvae import MMHVAEMethod
+
+    config = ModelConfig(
+        image_size=16, channels=(4, 8), latent_channels=(2, 0), top_latent_dim=4,
+        topdown_cells=(1, 1), cell_expansion=2, decoder_blocks=1, context=1,
+        fused_skips=(0,),
+    )  # fmt: skip
+    torch.manual_seed(0)
+    method = MMHVAEMethod(config, MODALITIES)
+    images, mask = _case()
+    present = [True, False, True]
+    options = SamplingOptions(temperature=0.0, batch_size=4)
+    base = synthesize_slices(method, images, present, mask, options).mean
+    np.testing.assert_allclose(base[0][mask], images[0][mask], atol=1e-6)  # given: itself
+    np.testing.assert_allclose(base[2][mask], images[2][mask], atol=1e-6)
+    far, near = images.copy(), images.copy()
+    far[0, 6] = np.where(mask[6], 1.0 - far[0, 6], 0.0)
+    near[0, 5] = np.where(mask[5], 1.0 - near[0, 5], 0.0)
+    moved_far = synthesize_slices(method, far, present, mask, options).mean
+    moved_near = synthesize_slices(method, near, present, mask, options).mean
+    np.testing.assert_array_equal(moved_far[1, 4], base[1, 4])  # slice 6 is two away from 4
+    assert np.abs(moved_near[1, 4] - base[1, 4]).max() > 1e-4  # slice 5 is its neighbour
+    assert method.net.encoders["t1"].stem.weight.shape[1] == 3  # (2 * context + 1) * C

@@ -51,13 +51,17 @@ def test_resumed_run_gives_the_same_next_losses(
     assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 4
 
 
+@pytest.mark.parametrize("context", [0, 1])
 def test_short_run_lowers_the_validation_loss(
-    three_cases: Path, quick: list[str], tmp_path: Path
+    three_cases: Path, quick: list[str], tmp_path: Path, context: int
 ) -> None:
+    """context 1 (2.5D): the encoders read each slice with its neighbours in training, in
+    validation and in the reloaded model."""
     config = load_config(
         "tiny",
         [
             *quick,
+            f"model.context={context}",
             "train.steps=10",
             "train.lr_warmup_steps=1",
             "train.gan=false",
@@ -72,6 +76,7 @@ def test_short_run_lowers_the_validation_loss(
     assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
     method, saved, modalities = load_method(tmp_path / "run")
     assert saved == config and modalities == ("t1", "t1ce", "t2", "flair")
+    assert method.context == context
     for a, b in zip(method.parameters(), result.method.parameters(), strict=True):
         assert torch.equal(a, b)
 

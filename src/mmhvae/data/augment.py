@@ -46,18 +46,23 @@ def augment_slice(
     mask: torch.Tensor,
     config: AugmentConfig,
     generator: torch.Generator,
+    centre: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``images (M, 1, H, W)`` in [-1, 1] (background -1), ``mask (1, H, W)`` bool ->
+    """``images (M, C, H, W)`` in [-1, 1] (background -1), ``mask (1, H, W)`` bool ->
     ``(inputs, targets, mask)``: the same geometry for all three; the intensity changes in
     ``inputs`` and, with ``config.intensity_on_targets``, in ``targets`` too (then the same
-    tensor). Absent modalities and the background stay -1."""
-    _, _, h, w = images.shape
-    clean = (images.float() + 1) / 2  # (M, 1, H, W) in [0, 1]
+    tensor). Absent modalities and the background stay -1.
+
+    C > 1 holds a slice and its neighbours (``model.context``): a modality's channels share
+    its gamma and bias field (one acquisition), and ``mask`` is the slice's at
+    ``centre``: the neighbours keep their own background (-1 where their images are)."""
+    _, channels, h, w = images.shape
+    clean = (images.float() + 1) / 2  # (M, C, H, W) in [0, 1]
     x = clean if config.intensity_on_targets else clean.clone()  # clean is read again if apart
     for m in range(images.shape[0]):
         gamma = math.exp(float(_uniform(-config.gamma, config.gamma, generator)))
         field = bias_field((h, w), config.bias_field, generator)
-        x[m, 0] = (x[m, 0].clamp(0, 1) ** gamma * field).clamp(0, 1)
+        x[m] = (x[m].clamp(0, 1) ** gamma * field).clamp(0, 1)
     flip = bool(torch.rand(1, generator=generator) < config.flip_prob)
     angle = math.radians(float(_uniform(-config.rotate_deg, config.rotate_deg, generator)))
     zoom = float(_uniform(1 - config.scale, 1 + config.scale, generator))
@@ -66,10 +71,14 @@ def augment_slice(
     new_mask = F.grid_sample(mask.float()[None], grid, mode="nearest", align_corners=False)
     new_mask = new_mask[0] > 0.5  # (1, H, W)
 
+    keep = torch.zeros(channels, 1, 1, dtype=torch.bool)
+    keep[centre] = True  # where the warped mask applies; elsewhere the image's own zeros
+
     def warp(v: torch.Tensor) -> torch.Tensor:
         # modalities as channels of one image: one sampling for all of them
         warped = F.grid_sample(v.reshape(1, -1, h, w), grid, mode="bilinear", align_corners=False)
-        v = warped.reshape(images.shape) * new_mask  # (M, 1, H, W), background 0
+        v = warped.reshape(images.shape)  # (M, C, H, W), background 0
+        v = torch.where(keep, v * new_mask, v)
         return torch.where(present.view(-1, 1, 1, 1), 2 * v - 1, torch.full_like(v, -1.0))
 
     inputs = warp(x)

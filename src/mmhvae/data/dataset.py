@@ -34,6 +34,8 @@ class SliceDataset(Dataset):
     modalities -1), ``present (M,)`` bool, ``mask (1, H, W)`` bool, ``case_id``, ``slice_index``;
     with intensity augmentation of the inputs only (``intensity_on_targets=False``) also
     ``inputs (M, 1, H, W)``: what the encoders read, ``images`` being what they reconstruct.
+    With ``context`` k > 0 (``model.context``) there is always ``inputs (M, 2k + 1, H, W)``:
+    slices s - k .. s + k (clipped to the volume), ``images`` being slice s.
     """
 
     def __init__(
@@ -42,8 +44,10 @@ class SliceDataset(Dataset):
         min_brain_fraction: float = 0.05,
         augment: AugmentConfig | None = None,
         seed: int = 0,
+        context: int = 0,
     ) -> None:
         self.cases = list(cases)
+        self.context = int(context)
         if len({c.modalities for c in self.cases}) > 1:
             raise DataError("SliceDataset: cases were prepared for different modality lists")
         self.augment = augment if augment is not None and augment.enabled else None
@@ -68,16 +72,23 @@ class SliceDataset(Dataset):
         case = self.cases[c]
         present = torch.from_numpy(case.present.copy())
         mask = torch.from_numpy(case.mask[s].copy())[None]  # (1, H, W)
-        images = torch.from_numpy(case.images[:, s].copy())[:, None] * 2 - 1  # (M, 1, H, W)
+        k = self.context
+        slices = context_slices(s, k, case.images.shape[1])  # (2k + 1,)
+        images = torch.from_numpy(case.images[:, slices].copy()) * 2 - 1  # (M, 2k + 1, H, W)
         images[~present] = -1.0
         extra: dict[str, Any] = {}
         if self.augment is not None:
             generator = torch.Generator().manual_seed(
                 (self.seed * 1_000_003 + self.epoch) * 10_000_019 + item
             )
-            inputs, images, mask = augment_slice(images, present, mask, self.augment, generator)
-            if not self.augment.intensity_on_targets:
+            inputs, images, mask = augment_slice(
+                images, present, mask, self.augment, generator, centre=k
+            )
+            if k or not self.augment.intensity_on_targets:
                 extra["inputs"] = inputs
+        elif k:
+            extra["inputs"] = images
+        images = images[:, k : k + 1]  # (M, 1, H, W): the slice s
         return {
             **extra,
             "images": images,
@@ -86,6 +97,12 @@ class SliceDataset(Dataset):
             "case_id": case.case_id,
             "slice_index": s,
         }
+
+
+def context_slices(s: int, context: int, n_slices: int) -> np.ndarray:
+    """Slice s and ``context`` neighbours on each side, s - k .. s + k, clipped to
+    [0, n_slices - 1] (the edge slice repeats where the volume ends)."""
+    return np.clip(np.arange(s - context, s + context + 1), 0, n_slices - 1)
 
 
 def collate_slices(batch: list[dict[str, Any]]) -> dict[str, Any]:

@@ -119,7 +119,8 @@ def run_benchmark(
         method = build_method(config, MODALITIES).to(dev).eval()
         if cuda:
             method = method.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        images = torch.rand(slices, m, 1, side, side, device=dev, generator=generator) * 2 - 1
+        depth = 2 * method.context + 1  # a slice and its neighbours (model.context)
+        images = torch.rand(slices, m, depth, side, side, device=dev, generator=generator) * 2 - 1
         mask = torch.ones(slices, 1, side, side, dtype=torch.bool, device=dev)
         for n_inputs in (1, 3, 4):
             present = torch.zeros(slices, m, dtype=torch.bool, device=dev)
@@ -154,6 +155,9 @@ def run_benchmark(
                 "present": torch.ones(batch, m, dtype=torch.bool, device=dev),
                 "mask": torch.ones(batch, 1, side, side, dtype=torch.bool, device=dev),
             }
+            if cfg.model.context:  # what the encoders read: each slice with its neighbours
+                depth = 2 * cfg.model.context + 1
+                data["inputs"] = data["images"].repeat(1, 1, depth, 1, 1)
             step = functools.partial(
                 train_step, nets, data, 10**6, cfg, LossMeter(dev), DistInfo(0, 1, 0, dev)
             )

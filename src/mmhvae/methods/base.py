@@ -94,14 +94,31 @@ class Method(nn.Module):
     # instead of optimiser steps on ``losses`` (the regression floor)
     trainable: bool = True
 
-    def __init__(self, modalities: tuple[str, ...], objective: Objective | None = None) -> None:
+    def __init__(
+        self,
+        modalities: tuple[str, ...],
+        objective: Objective | None = None,
+        context: int = 0,
+    ) -> None:
         super().__init__()
         self.modalities = tuple(modalities)
         self.objective = objective or Objective()
+        # neighbouring axial slices on each side that the method reads (``model.context``):
+        # its inputs are then (B, M, (2 * context + 1) * C, ...), the slices in order, and
+        # what it synthesises is the centre one's (B, M, C, ...)
+        self.context = int(context)
         # modality -> the intensity landmarks its 8-bit training images were mapped to
         # (data/standardise.py): synthesis maps an 8-bit input to them. Kept by the trainer in
         # the checkpoint, set by runs.load_method; empty for a model trained without them.
         self.intensity_landmarks: dict[str, list[float]] = {}
+
+    def centre(self, images: Tensor) -> Tensor:
+        """The synthesised slice of inputs (B, M, (2 * context + 1) * C, ...) -> (B, M, C, ...):
+        the images themselves without context."""
+        if not self.context:
+            return images
+        c = images.shape[2] // (2 * self.context + 1)
+        return images[:, :, self.context * c : (self.context + 1) * c]
 
     def losses(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:
         """One training pass: batch["images"] (B, M, C, ...), ["present"] (B, M) bool,
@@ -199,7 +216,7 @@ class Method(nn.Module):
         if reconstruct_given:
             return outs
         return [
-            given_as_input(out, images, present.bool(), mask)
+            given_as_input(out, self.centre(images), present.bool(), mask)
             for out, present in zip(outs, presents, strict=True)
         ]
 

@@ -56,7 +56,7 @@ class SubsetVAE(Method):
     def __init__(
         self, config: ModelConfig, modalities: tuple[str, ...], objective: Objective | None = None
     ) -> None:
-        super().__init__(modalities, objective)
+        super().__init__(modalities, objective, config.context)
         self.net = MMHVAE(flat_config(config) if self.flat else config, self.modalities)
         self.floor = RegressionMethod(self.modalities) if config.residual_floor else None
 

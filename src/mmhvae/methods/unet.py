@@ -17,9 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from mmhvae.config import Config, ModelConfig
+from mmhvae.errors import ConfigError
 from mmhvae.losses.elbo import ELBOTerms, elbo_terms
 from mmhvae.methods.base import Method, Objective, Sampler, inputs_of
 from mmhvae.methods.subsets import random_subsets
+from mmhvae.model.encoder import input_channels
 from mmhvae.model.layers import Downsample, ResidualBlock, Upsample, conv, norm
 
 
@@ -41,7 +43,7 @@ class UNet(nn.Module):
         super().__init__()
         dims, ch = config.spatial_dims, config.channels
         self.m, self.c = n_modalities, config.in_channels
-        self.stem = conv(dims, n_modalities * (config.in_channels + 1), ch[0], 3)
+        self.stem = conv(dims, n_modalities * (input_channels(config) + 1), ch[0], 3)
         self.down_blocks = nn.ModuleList(
             nn.Sequential(*(ResidualBlock(dims, w, config.se_reduction) for _ in range(2)))
             for w in ch
@@ -83,7 +85,11 @@ class UNetMethod(Method):
     def __init__(
         self, config: ModelConfig, modalities: tuple[str, ...], objective: Objective | None = None
     ) -> None:
-        super().__init__(modalities, objective)
+        super().__init__(modalities, objective, config.context)
+        if config.context < 0:
+            raise ConfigError(
+                f"model.context must be >= 0 (slices on each side), got {config.context}"
+            )
         self.net = UNet(config, len(self.modalities))
 
     def losses(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:

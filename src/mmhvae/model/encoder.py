@@ -19,13 +19,20 @@ def encoder_blocks(config: ModelConfig) -> tuple[int, ...]:
     return (blocks,) * len(config.channels) if isinstance(blocks, int) else tuple(blocks)
 
 
+def input_channels(config: ModelConfig) -> int:
+    """Channels of one modality's input: C for the slice, times 2 * context + 1 with its
+    neighbours (``model.context``)."""
+    return config.in_channels * (2 * config.context + 1)
+
+
 class Encoder(nn.Module):
-    """x (B, C, H, W) -> skip features [(B, channels[i], H / 2**i, W / 2**i) for every scale i]."""
+    """x (B, C * (2 * context + 1), H, W) -> skip features [(B, channels[i], H / 2**i,
+    W / 2**i) for every scale i]."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         dims, channels = config.spatial_dims, config.channels
-        self.stem = conv(dims, config.in_channels, channels[0], 3)
+        self.stem = conv(dims, input_channels(config), channels[0], 3)
         self.stages = nn.ModuleList(
             nn.Sequential(*(ResidualBlock(dims, width, config.se_reduction) for _ in range(n)))
             for width, n in zip(channels, encoder_blocks(config), strict=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mmhvae.data.dataset import context_slices
 from mmhvae.methods.base import Method, synthesize_batched_patterns
 from mmhvae.methods.sampling import SamplingOptions, seeded
 
@@ -38,6 +39,18 @@ def to_model_range(images: np.ndarray, present: np.ndarray, mask: np.ndarray) ->
 def to_unit_range(mean: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """[-1, 1] -> [0, 1]: y = (x + 1) / 2 clipped, 0 outside the brain. mean (B, M, H, W)."""
     return ((mean + 1.0) / 2.0).clamp(0.0, 1.0) * mask
+
+
+def model_inputs(
+    images: np.ndarray, given: np.ndarray, mask: np.ndarray, selected: np.ndarray, context: int
+) -> np.ndarray:
+    """What a method reads for the ``selected`` slices: images (M, S, H, W) in [0, 1], given
+    (M,) bool, mask (S, H, W) bool -> (N, M, 2k + 1, H, W) float32 in [-1, 1] (a view): each
+    selected slice s with its neighbours s - k .. s + k (``context`` k, clipped to the
+    volume), each under its own brain mask, as the training slices are (data/dataset.py)."""
+    index = np.stack([context_slices(int(s), context, len(mask)) for s in selected])  # (N, 2k+1)
+    flat = to_model_range(images[:, index.ravel()], given, mask[index.ravel()])
+    return flat.reshape(len(images), *index.shape, *images.shape[2:]).transpose(1, 0, 2, 3, 4)
 
 
 def brain_slices(mask: np.ndarray) -> np.ndarray:
@@ -101,9 +114,8 @@ def synthesize_slices_patterns(
         return results
     device = torch.device(options.device)
     given = np.logical_or.reduce(patterns)  # every pattern reads only its own modalities
-    model_images = to_model_range(images[:, selected], given, mask[selected])
-    batch = torch.from_numpy(model_images).to(device)  # (M, N, H, W)
-    batch = batch.permute(1, 0, 2, 3).unsqueeze(2)  # (N, M, C, H, W)
+    batch = torch.from_numpy(model_inputs(images, given, mask, selected, method.context))
+    batch = batch.to(device)  # (N, M, 2k + 1, H, W): each slice with its neighbours
     slice_mask = torch.from_numpy(mask[selected]).to(device).unsqueeze(1)  # (N, 1, H, W)
     rows = [
         torch.from_numpy(present_np).to(device).expand(len(selected), n_mod)

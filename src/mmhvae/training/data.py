@@ -76,8 +76,13 @@ def build_training_data(
         )
         val_cases = list(train_cases)
     fraction = config.data.min_brain_fraction
-    train = SliceDataset(train_cases, fraction, config.data.augment, seed=config.train.seed)
-    val = SliceDataset(val_cases, fraction, replace(AugmentConfig(), enabled=False))
+    context = config.model.context
+    train = SliceDataset(
+        train_cases, fraction, config.data.augment, seed=config.train.seed, context=context
+    )
+    val = SliceDataset(
+        val_cases, fraction, replace(AugmentConfig(), enabled=False), context=context
+    )
     case_indices: list[list[int]] = [[] for _ in train_cases]
     for i, (c, _) in enumerate(train.index):
         case_indices[c].append(i)
@@ -105,12 +110,8 @@ def stack_rows(dataset: SliceDataset, rows: list[int], device: torch.device) -> 
     """The items ``rows`` of ``dataset`` as one batch on ``device`` (plus their ``names``)."""
     batch = collate_slices([dataset[i] for i in rows])
     names = [f"{c} z{int(s)}" for c, s in zip(batch["case_id"], batch["slice_index"], strict=True)]
-    return {
-        "images": batch["images"].to(device),
-        "present": batch["present"].to(device),
-        "mask": batch["mask"].to(device),
-        "names": names,
-    }
+    keys = ("images", "inputs", "present", "mask")  # inputs: with model.context
+    return {k: batch[k].to(device) for k in keys if k in batch} | {"names": names}
 
 
 class DrawDataset(Dataset):

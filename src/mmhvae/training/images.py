@@ -68,6 +68,7 @@ def sample_grid(
     ``options.seed``.
     """
     images, present, mask = batch["images"], batch["present"].bool(), batch["mask"].bool()
+    source = batch.get("inputs", images)  # with model.context: the slices and their neighbours
     modalities = method.modalities
     labels: list[str] = []
     inputs: list[list[np.ndarray | None]] = [[] for _ in modalities]  # per modality, per row
@@ -78,7 +79,7 @@ def sample_grid(
             count = subsets.shape[0]
             out = synthesize_batched(
                 method,
-                images[v : v + 1].expand(count, *images.shape[1:]),
+                source[v : v + 1].expand(count, *source.shape[1:]),
                 subsets,
                 mask[v : v + 1].expand(count, *mask.shape[1:]),
                 options,

@@ -52,10 +52,11 @@ def validate(
     resuming stays exact).
     """
     images, present, mask = batch["images"], batch["present"].bool(), batch["mask"].bool()
+    source = batch.get("inputs", images)  # with model.context: the slices and their neighbours
     results: dict[str, float] = {}
     l1_values: list[float] = []
     with seeded(options.seed, images.device):
-        everything = synthesize_batched(method, images, present, mask, options).mean
+        everything = synthesize_batched(method, source, present, mask, options).mean
         for m, name in enumerate(method.modalities):
             rows = present[:, m]
             scenario = _scores(
@@ -67,7 +68,7 @@ def validate(
             rows = present[:, m] & others.any(dim=1)
             if bool(rows.any()):
                 pred = synthesize_batched(
-                    method, images[rows], others[rows], mask[rows], options
+                    method, source[rows], others[rows], mask[rows], options
                 ).mean
                 scenario |= _scores(f"loo/{name}", *_sums(pred[:, m], images[rows, m], mask[rows]))
             results |= scenario
