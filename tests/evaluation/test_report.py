@@ -7,7 +7,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
 from nibabel import orientations
 from PIL import Image
 
@@ -23,7 +25,7 @@ from mmhvae.evaluation.report import (
     write_html_report,
 )
 from mmhvae.evaluation.summary import markdown_table, summarise
-from mmhvae.figures import RADIOLOGICAL, Column, Scale, figure_png, montage_figure
+from mmhvae.figures import RADIOLOGICAL, Column, Scale, figure_png, figure_rgb, montage_figure
 
 
 class _Collect(HTMLParser):
@@ -97,6 +99,16 @@ def test_report_shows_slices_as_the_model_sees_them(axcodes: tuple[str, str, str
     np.testing.assert_array_equal(model_ranks, ranks)
 
 
+def _tile_box(figure, i: int, j: int, n_rows: int, n_cols: int) -> tuple[int, int, int, int]:
+    """Tile (i, j)'s (y0, y1, x0, x1) pixel box in the rendered figure (rows from the top)."""
+    (image,) = figure.images  # the tiles, pasted as one image
+    h, w = image.get_array().shape[:2]
+    cell_h, cell_w = (h + 6) // n_rows - 6, (w + 6) // n_cols - 6  # 6 px gaps (GAP_IN)
+    top = int(figure.bbox.height) - image.oy - h
+    y0, x0 = top + i * (cell_h + 6), image.ox + j * (cell_w + 6)
+    return y0, y0 + cell_h, x0, x0 + cell_w
+
+
 def test_montage_layout_keeps_every_label_inside_and_bars_under_their_columns() -> None:
     """The fixed layout (no constrained layout): every text on the canvas, the colour bars
     below the tiles and under their own columns, none overlapping another."""
@@ -111,30 +123,34 @@ def test_montage_layout_keeps_every_label_inside_and_bars_under_their_columns() 
     canvas.draw()
     renderer = canvas.get_renderer()
     box = figure.bbox
-    texts = [t for ax in figure.axes for t in ax.texts + [ax.title, ax.xaxis.label]]
-    texts += [ax.yaxis.label for ax in figure.axes] + list(figure.texts)
-    texts += [t.label1 for ax in figure.axes[15:] for t in ax.xaxis.get_major_ticks()]
+    texts = list(figure.texts) + [ax.xaxis.label for ax in figure.axes]
+    texts += [t.label1 for ax in figure.axes for t in ax.xaxis.get_major_ticks()]
     for text in texts:
         if text is None or not text.get_text() or not text.get_visible():
             continue
         extent = text.get_window_extent(renderer)
         assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, text.get_text()
         assert box.y0 - 1 <= extent.y0 and extent.y1 <= box.y1 + 1, text.get_text()
-    tiles, bars = figure.axes[:15], figure.axes[15:]
+    titles = {t.get_text(): t.get_window_extent(renderer) for t in figure.texts}
+    rows = [titles[label] for label in labels]
+    assert all(r.x1 < figure.images[0].ox for r in rows)  # row labels left of the tiles
+    bars = figure.axes
     assert len(bars) == 3
-    lowest = min(ax.get_position().y0 for ax in tiles)
+    height = box.height
+    lowest = figure.images[0].oy / height  # the tiles' bottom edge, in figure fractions
     spans = []
     for bar, cols in zip(bars, ([0, 1, 2], [3], [4]), strict=True):
         where = bar.get_position()
         assert where.y1 < lowest
-        under = [tiles[c].get_position() for c in cols]
-        assert min(u.x0 for u in under) <= where.x0 and where.x1 <= max(u.x1 for u in under)
+        under = [_tile_box(figure, 0, c, 3, 5) for c in cols]
+        assert min(u[2] for u in under) <= where.x0 * box.width
+        assert where.x1 * box.width <= max(u[3] for u in under)
         spans.append((where.x0, where.x1))
     assert all(a[1] < b[0] for a, b in zip(spans[:-1], spans[1:], strict=True))
 
 
-def test_montage_figure_has_colour_bars_titles_and_markers() -> None:
-    grey = np.linspace(0, 1, 32 * 40).reshape(32, 40)
+def test_montage_figure_has_colour_bars_titles_markers_and_the_tiles_colours() -> None:
+    grey = np.linspace(0.1, 0.9, 32 * 40).reshape(32, 40)  # never white: the tile's extent
     error = Scale("|error|", "inferno", 0, 0.5)
     columns = [
         Column("input t1", [grey, grey]),
@@ -142,18 +158,40 @@ def test_montage_figure_has_colour_bars_titles_and_markers() -> None:
         Column("|error|", [grey / 2, grey / 4], error),
     ]
     figure = montage_figure(columns, ["z = 1", "z = 2"], title="a title")
-    tiles, bars = figure.axes[:6], figure.axes[6:]
+    bars = figure.axes
     assert len(bars) == 2  # one colour bar per scale (grey, error)
     assert {b.get_xlabel() for b in bars} == {"intensity (normalised, 0-1)", "|error|"}
-    assert [ax.get_title() for ax in tiles[:3]] == ["input t1", "truth", "|error|"]
-    assert [tiles[0].get_ylabel(), tiles[3].get_ylabel()] == ["z = 1", "z = 2"]
-    first = {t.get_text(): t.get_position() for t in tiles[0].texts}
-    assert set(first) == set(RADIOLOGICAL)
+    texts = [t.get_text() for t in figure.texts]
+    assert texts[:3] == ["input t1", "truth", "|error|"]
+    assert texts.count("n/a") == 1 and "z = 1" in texts and "z = 2" in texts
+    markers = [t for t in figure.texts if t.get_text() in RADIOLOGICAL]
+    assert len(markers) == 2 * 4  # on the first tile of each row only
+    first = {t.get_text(): t.get_position() for t in markers[:4]}
     assert first["R"][0] < first["L"][0] and first["A"][1] > first["P"][1]
-    assert not tiles[1].texts  # markers on the first tile of a row only
-    assert [t.get_text() for t in tiles[4].texts] == ["n/a"]
+    _, _, x0, x1 = _tile_box(figure, 0, 0, 2, 3)
+    inside = [x0 <= p[0] * figure.bbox.width <= x1 for p in first.values()]
+    assert all(inside)  # on the first column's tile
     assert figure.get_suptitle() == "a title"
     assert figure_png(figure)[:8] == b"\x89PNG\r\n\x1a\n"
+    # the pixels: each tile in its column's colours, the tile's aspect kept, "n/a" grey
+    rgb = figure_rgb(figure)
+    y0, y1, x0, x1 = _tile_box(figure, 0, 0, 2, 3)
+    side = y1 - y0  # a 32 x 40 tile fills the cell's width and 32/40 of its height
+    inner = np.flatnonzero((rgb[y0:y1, x0 + side // 4] != 255).any(axis=1))  # off the markers
+    assert abs(len(inner) - round(side * 32 / 40)) <= 1 and np.all(np.diff(inner) == 1)
+    assert abs(inner[0] - (side - len(inner)) // 2) <= 1  # centred in its cell
+
+    def colour(cmap: str, value: float, top: float = 1.0) -> np.ndarray:
+        return np.asarray(colormaps[cmap](Normalize(0, top)(value), bytes=True)[:3])
+
+    bottom = y0 + inner[-1]
+    np.testing.assert_array_equal(rgb[y0 + inner[0], x0], colour("gray", grey[0, 0]))
+    np.testing.assert_array_equal(rgb[bottom, x1 - 1], colour("gray", grey[-1, -1]))
+    ey0, _, _, ex1 = _tile_box(figure, 1, 2, 2, 3)  # the error column, second row: grey / 4
+    expected = colour("inferno", grey[-1, -1] / 4, 0.5)
+    np.testing.assert_array_equal(rgb[ey0 + inner[-1], ex1 - 1], expected)
+    ny0, ny1, nx0, nx1 = _tile_box(figure, 1, 1, 2, 3)
+    np.testing.assert_array_equal(rgb[ny0 + 2, nx0 + 2], [0xF0] * 3)  # the "n/a" tile
     with pytest.raises(ValueError, match="2 tiles"):
         montage_figure([Column("a", [grey])], ["r1", "r2"])
     with pytest.raises(ValueError, match="at least one image"):
