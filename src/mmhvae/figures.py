@@ -102,14 +102,14 @@ def montage_figure(
     pixels = np.full((n_rows * (cell + gap) - gap, n_cols * (cell + gap) - gap, 3), 255, np.uint8)
     for j, column in enumerate(columns):
         colours = colormaps[column.scale.cmap]
-        scale = Normalize(column.scale.vmin, column.scale.vmax, clip=True)
+        norm = Normalize(column.scale.vmin, column.scale.vmax, clip=True)
         for i, tile in enumerate(column.tiles):
             y, x = i * (cell + gap), j * (cell + gap)
             if tile is None:
                 pixels[y : y + cell, x : x + cell] = 0xF0
                 continue
             image = np.nan_to_num(np.asarray(tile, dtype=np.float32))
-            rgb = colours(scale(image), bytes=True)[..., :3]
+            rgb = colours(norm(image), bytes=True)[..., :3]
             fitted = _fit_square(rgb, cell)
             dy, dx = (cell - fitted.shape[0]) // 2, (cell - fitted.shape[1]) // 2
             pixels[y + dy : y + dy + fitted.shape[0], x + dx : x + dx + fitted.shape[1]] = fitted
