@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mmhvae.config import Config, ModelConfig, TrainConfig
+from mmhvae.errors import ConfigError
 from mmhvae.losses.elbo import distortion
 from mmhvae.methods import build_method
 from mmhvae.methods.base import Method
@@ -195,6 +196,9 @@ def test_with_context_a_method_reads_neighbours_and_gives_the_centre_slice(name:
     again = method.synthesize_patterns(moved, [present], batch["mask"], 0.0, 1, [None], False)[0]
     assert not torch.allclose(again.mean[0, 1], out.mean[0, 1])
     torch.testing.assert_close(again.mean[1], out.mean[1])  # the other example
+    with pytest.raises(ConfigError, match="model.context must be >= 0"):
+        build_method(Config(method=name, model=ModelConfig(**{**MICRO.__dict__, "context": -1})),
+                     MODALITIES)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["mvae", "mmvae", "mopoe", "mhvae", "mmhvae", "mmhvae-nomix"])

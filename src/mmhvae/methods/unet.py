@@ -17,7 +17,6 @@ import torch
 from torch import Tensor, nn
 
 from mmhvae.config import Config, ModelConfig
-from mmhvae.errors import ConfigError
 from mmhvae.losses.elbo import ELBOTerms, elbo_terms
 from mmhvae.methods.base import Method, Objective, Sampler, inputs_of
 from mmhvae.methods.subsets import random_subsets
@@ -86,10 +85,6 @@ class UNetMethod(Method):
         self, config: ModelConfig, modalities: tuple[str, ...], objective: Objective | None = None
     ) -> None:
         super().__init__(modalities, objective, config.context)
-        if config.context < 0:
-            raise ConfigError(
-                f"model.context must be >= 0 (slices on each side), got {config.context}"
-            )
         self.net = UNet(config, len(self.modalities))
 
     def losses(self, batch: dict[str, Tensor], step: int) -> ELBOTerms:

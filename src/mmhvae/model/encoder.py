@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from mmhvae.config import ModelConfig
+from mmhvae.errors import ConfigError
 from mmhvae.model.layers import Downsample, ResidualBlock, conv
 
 
@@ -21,7 +22,10 @@ def encoder_blocks(config: ModelConfig) -> tuple[int, ...]:
 
 def input_channels(config: ModelConfig) -> int:
     """Channels of one modality's input: C for the slice, times 2 * context + 1 with its
-    neighbours (``model.context``)."""
+    neighbours (``model.context``). The one place the width is derived, so the one check of
+    the setting's sign (every network that reads neighbours builds its stem from it)."""
+    if config.context < 0:
+        raise ConfigError(f"model.context must be >= 0 (slices on each side), got {config.context}")
     return config.in_channels * (2 * config.context + 1)
 
 

@@ -90,8 +90,6 @@ def check_model_config(config: ModelConfig) -> None:
             f"model.fused_skips {list(fused)}: scale indices must be distinct, from 0 (full "
             f"resolution) to {scales - 1}"
         )
-    if config.context < 0:
-        raise ConfigError(f"model.context must be >= 0 (slices on each side), got {config.context}")
     if config.context and config.residual_floor:
         raise ConfigError(
             "model.context with model.residual_floor: the floor regression reads one slice; "

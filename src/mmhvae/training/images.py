@@ -19,7 +19,7 @@ from PIL import Image
 from torch import Tensor
 
 from mmhvae.figures import Column, figure_rgb, montage_figure
-from mmhvae.methods.base import Method, synthesize_batched
+from mmhvae.methods.base import Method, inputs_of, synthesize_batched
 from mmhvae.methods.sampling import SamplingOptions, seeded
 
 
@@ -68,7 +68,7 @@ def sample_grid(
     ``options.seed``.
     """
     images, present, mask = batch["images"], batch["present"].bool(), batch["mask"].bool()
-    source = batch.get("inputs", images)  # with model.context: the slices and their neighbours
+    source = inputs_of(batch)  # with model.context: the slices and their neighbours
     modalities = method.modalities
     labels: list[str] = []
     inputs: list[list[np.ndarray | None]] = [[] for _ in modalities]  # per modality, per row

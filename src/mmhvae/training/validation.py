@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from mmhvae.methods.base import Method, synthesize_batched
+from mmhvae.methods.base import Method, inputs_of, synthesize_batched
 from mmhvae.methods.sampling import SamplingOptions, seeded
 
 
@@ -52,7 +52,7 @@ def validate(
     resuming stays exact).
     """
     images, present, mask = batch["images"], batch["present"].bool(), batch["mask"].bool()
-    source = batch.get("inputs", images)  # with model.context: the slices and their neighbours
+    source = inputs_of(batch)  # with model.context: the slices and their neighbours
     results: dict[str, float] = {}
     l1_values: list[float] = []
     with seeded(options.seed, images.device):
